@@ -1,0 +1,122 @@
+"""Watch streams: newline-delimited JSON events, resumable from a resourceVersion.
+
+A watch with a resourceVersion replays every change after it from the store's
+history (so a change between a list and its watch is never lost, which
+`kubectl run` depends on) or answers an ERROR event with 410 Expired past the
+window. Selectors are applied to both sides of a change, so an object that
+stops matching is seen leaving (DELETED), as the apiserver's watch cache does.
+For `kubectl get -w` every event carries a one-row Table.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .. import errors, tables
+from ..resources import Resource
+from ..store import Event
+
+if TYPE_CHECKING:
+    from .server import ApiServer
+
+BOOKMARK_SECONDS = 5.0
+
+
+async def serve(server: "ApiServer", request: web.Request, res: Resource,
+                ns: str | None) -> web.StreamResponse:
+    q = request.query
+    rv_text = q.get("resourceVersion", "")
+    since: int | None
+    try:
+        since = int(rv_text) if rv_text not in ("", "0") else None
+    except ValueError:
+        raise errors.BadRequest(f"invalid resourceVersion {rv_text!r}") from None
+    timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+    bookmarks = q.get("allowWatchBookmarks") == "true"
+    as_table = "as=Table" in request.headers.get("Accept", "")
+    include = q.get("includeObject", "Metadata")
+    matches = server.predicate(request)
+    key = server.key(res)
+
+    resp = web.StreamResponse(headers={"Content-Type": "application/json",
+                                       "Transfer-Encoding": "chunked"})
+    try:
+        watcher, backlog = server.store.watch(key, ns, since)
+    except errors.Gone as e:
+        await resp.prepare(request)
+        await resp.write(_line({"type": "ERROR", "object": e.status()}))
+        await resp.write_eof()
+        return resp
+    await resp.prepare(request)
+    first_table = [True]
+
+    def render(ev: Event) -> bytes | None:
+        now_match = matches(ev.obj)
+        was_match = ev.old is not None and matches(ev.old)
+        etype = ev.type
+        if etype == "MODIFIED":
+            if now_match and not was_match:
+                etype = "ADDED"
+            elif was_match and not now_match:
+                etype = "DELETED"
+            elif not now_match:
+                return None
+        elif not now_match:
+            return None
+        obj = dict(ev.obj)
+        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        if as_table:
+            body: Any = tables.table(res.plural, res.group, [obj], datetime.now(timezone.utc),
+                                     str(ev.rv), include_object=include,
+                                     with_columns=first_table[0])
+            first_table[0] = False
+        else:
+            body = obj
+        return _line({"type": etype, "object": body})
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout if timeout else None
+    last_rv = since or server.store.resource_version
+    try:
+        for ev in backlog:
+            data = render(ev)
+            last_rv = max(last_rv, ev.rv)
+            if data:
+                await resp.write(data)
+        while True:
+            wait = BOOKMARK_SECONDS
+            if deadline is not None:
+                wait = min(wait, deadline - loop.time())
+                if wait <= 0:
+                    break
+            try:
+                ev = await asyncio.wait_for(watcher.queue.get(), wait)
+            except asyncio.TimeoutError:
+                if bookmarks:
+                    await resp.write(_line({"type": "BOOKMARK", "object": {
+                        "kind": res.kind, "apiVersion": res.api_version,
+                        "metadata": {"resourceVersion": str(max(last_rv, server.store.resource_version))}}}))
+                continue
+            if ev is None:
+                break
+            last_rv = ev.rv
+            data = render(ev)
+            if data:
+                await resp.write(data)
+    except ConnectionResetError:
+        pass
+    finally:
+        server.store.unwatch(watcher)
+    try:
+        await resp.write_eof()
+    except (ConnectionResetError, RuntimeError):
+        pass
+    return resp
+
+
+def _line(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
