@@ -151,6 +151,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs = state_paths(state)["logs"]
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    state_paths(state)["daemon"].unlink(missing_ok=True)  # left by a daemon that was killed
     with open(logs / "daemon.log", "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "emunet.daemon", "--state", str(state)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out,

@@ -50,8 +50,9 @@ def _claim_block() -> tuple[int, Any]:
 
 class Cluster:
     def __init__(self, nodes: int = 2, name: str | None = None, timeout: float = 30,
-                 **config: Any) -> None:
+                 wait_nodes: bool = True, **config: Any) -> None:
         self.nodes = nodes
+        self.wait_nodes = wait_nodes
         self.name = name
         self.timeout = timeout
         self.overrides = config
@@ -105,7 +106,15 @@ class Cluster:
     def _wait_ready(self) -> None:
         from .cli import _wait_ready
         assert self.proc is not None
-        _wait_ready(self.state, self.cfg, self.proc.pid, self.timeout)
+        if self.wait_nodes:
+            _wait_ready(self.state, self.cfg, self.proc.pid, self.timeout)
+            return
+        daemon_file = state_paths(self.state)["daemon"]
+        deadline = time.monotonic() + self.timeout
+        while not daemon_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon did not start: {self.log('daemon')[-2000:]}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -132,6 +141,7 @@ class Cluster:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+        state_paths(self.state)["daemon"].unlink(missing_ok=True)
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
