@@ -65,6 +65,7 @@ def _tutorial(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     cert_pem = key_pem = None
+    reused = False
     if args.cert and args.key and args.cert.exists() and args.key.exists():
         cert_pem, key_pem = args.cert.read_bytes(), args.key.read_bytes()
         problem = certs.check_pair(cert_pem, key_pem)
@@ -72,6 +73,7 @@ def _tutorial(args: argparse.Namespace) -> int:
             print(f"emunet certs: {args.cert} and {args.key} do not belong together: {problem}. "
                   "Delete them to make a new pair.", file=sys.stderr)
             return 1
+        reused = True
     if cert_pem is None or key_pem is None:
         cert_pem, key_pem = certs.self_signed(args.cn, args.cn,
                                               _service_names(args.cn, args.namespace))
@@ -83,9 +85,11 @@ def _tutorial(args: argparse.Namespace) -> int:
         manifest = certs.secret_manifest(args.secret_name, cert_pem, key_pem)
         manifest["metadata"]["namespace"] = args.namespace
         _write(args.secret, (json.dumps(manifest, indent=2) + "\n").encode())
-    for what, path in (("key", args.key), ("certificate", args.cert), ("Secret", args.secret)):
+    for what, path in (("key", args.key), ("certificate", args.cert)):
         if path:
-            print(f"wrote {what} {path}")
+            print(f"{'kept' if reused else 'wrote'} {what} {path}")
+    if args.secret:
+        print(f"wrote Secret {args.secret}")
     return 0
 
 
