@@ -196,6 +196,17 @@ class Cluster:
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
+    def node(self, action: str, node: str) -> None:
+        """Stop or start a node, as `emunet node stop|start NODE` does."""
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=self.creds.ca_file)
+        req = urllib.request.Request(f"{self.server}/emunet/v1/nodes/{node}/{action}",
+                                     data=b"{}", method="POST",
+                                     headers={"Authorization": f"Bearer {self.creds.token}"})
+        with urllib.request.urlopen(req, context=ctx, timeout=15) as resp:
+            resp.read()
+
     def log(self, component: str) -> str:
         f = state_paths(self.state)["logs"] / f"{component}.log"
         return f.read_text(errors="replace") if f.exists() else ""
