@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol as TypingProtocol
 from urllib.parse import parse_qs
 
@@ -28,8 +28,16 @@ MAX_BODY = 64 * 1024 * 1024
 
 
 class Request:
-    __slots__ = ("method", "target", "version", "headers", "body", "peer", "keep_alive",
-                 "local")
+    __slots__ = (
+        "body",
+        "headers",
+        "keep_alive",
+        "local",
+        "method",
+        "peer",
+        "target",
+        "version",
+    )
 
     def __init__(self, method: str, target: str, version: str, headers: dict[str, str],
                  peer: tuple[str, int], local: tuple[str, int]) -> None:
@@ -61,7 +69,7 @@ class Request:
 
 
 class Response:
-    __slots__ = ("data", "close")
+    __slots__ = ("close", "data")
 
     def __init__(self, data: bytes, close: bool = False) -> None:
         self.data = data      # status line, headers, blank line and body
@@ -69,7 +77,7 @@ class Response:
 
 
 class App(TypingProtocol):
-    def handle(self, req: Request) -> "Response | None | Awaitable[Response | None]":
+    def handle(self, req: Request) -> Response | None | Awaitable[Response | None]:
         """The response; None closes the connection without one."""
 
     def bad_request(self, peer: tuple[str, int]) -> Response:
@@ -162,8 +170,7 @@ class HTTPProtocol(asyncio.Protocol):
     # ---- asyncio callbacks ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername") or ("", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer, self.local = (peer[0], peer[1]), (local[0], local[1])
@@ -281,12 +288,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.close()
 
 
-async def serve(app: App, sock: "object", conns: Connections,
-                ssl: "object | None" = None) -> asyncio.AbstractServer:
+async def serve(app: App, sock: object, conns: Connections,
+                ssl: object | None = None) -> asyncio.AbstractServer:
     """Serve `app` on an already-bound listening socket."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: HTTPProtocol(app, conns), sock=sock,  # type: ignore[arg-type]
                                     ssl=ssl)  # type: ignore[arg-type]
 
-
-Handler = Callable[[Request], "Response | None | Awaitable[Response | None]"]

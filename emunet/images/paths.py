@@ -18,7 +18,7 @@ import socket
 CLUSTER_DOMAIN = "cluster.local"
 
 
-def host_path(path: str, env: "os._Environ[str] | dict[str, str] | None" = None) -> str:
+def host_path(path: str, env: os._Environ[str] | dict[str, str] | None = None) -> str:
     """The host path at which the container sees `path`."""
     env = os.environ if env is None else env
     mounts_text = env.get("EMUNET_MOUNTS")
@@ -40,14 +40,14 @@ def host_path(path: str, env: "os._Environ[str] | dict[str, str] | None" = None)
     return path
 
 
-def pod_ip(env: "os._Environ[str] | dict[str, str] | None" = None) -> str:
+def pod_ip(env: os._Environ[str] | dict[str, str] | None = None) -> str:
     """The only address a built-in binds, so that many pods share port 80."""
     env = os.environ if env is None else env
     return env.get("EMUNET_POD_IP") or "127.0.0.1"
 
 
 def container_ports(protocol: str = "TCP",
-                    env: "os._Environ[str] | dict[str, str] | None" = None) -> list[int]:
+                    env: os._Environ[str] | dict[str, str] | None = None) -> list[int]:
     """The container's declared ports of one protocol, in spec order."""
     env = os.environ if env is None else env
     try:

@@ -100,7 +100,8 @@ class BindError(Exception):
     """A listening socket could not be made; carries errno and its text."""
 
     def __init__(self, host: str, port: int, code: int) -> None:
-        super().__init__(f"bind() to {host}:{port} failed ({code}: {os.strerror(code)})")
+        self.reason = os.strerror(code)
+        super().__init__(f"bind() to {host}:{port} failed ({code}: {self.reason})")
         self.host, self.port, self.code = host, port, code
 
 
