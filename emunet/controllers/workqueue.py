@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
-from typing import Any, Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any
 
 Key = Hashable
 # `sync` may return a number of seconds after which the key wants another look
@@ -140,10 +142,9 @@ async def run_controller(informers: Iterable[Any], queue: WorkQueue, sync: Sync,
         for t in tasks:
             t.cancel()
         for t in tasks:
-            try:
+            # Workers end only by cancellation: `work` absorbs every other error.
+            with contextlib.suppress(asyncio.CancelledError):
                 await t
-            except (asyncio.CancelledError, Exception):
-                pass
         queue.shutdown()
         for inf in informers:
             await inf.stop()

@@ -1,0 +1,84 @@
+"""Small helpers the controllers share: owner references, pod readiness, keys.
+
+Kept free of I/O except `remember`, which writes a just-returned object into
+an informer's cache (client-go's MutationCache): a controller that re-syncs a
+key before the watch delivers its own write must not act on the stale copy,
+or it would, say, create the same ReplicaSet twice.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..resources import Resource
+
+Obj = dict[str, Any]
+
+
+def key_of(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def with_kind(obj: Obj, res: Resource) -> Obj:
+    """The object with kind/apiVersion set (list items come without them)."""
+    out = dict(obj)
+    out["kind"], out["apiVersion"] = res.kind, res.api_version
+    return out
+
+
+def owner_ref(owner: Obj, res: Resource) -> Obj:
+    return {"apiVersion": res.api_version, "kind": res.kind,
+            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def controller_of(obj: Obj) -> Obj | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def is_controlled_by(obj: Obj, owner: Obj) -> bool:
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == owner["metadata"].get("uid")
+
+
+def condition(obj: Obj, ctype: str) -> Obj | None:
+    for c in obj.get("status", {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    c = condition(pod, "Ready")
+    return c is not None and c.get("status") == "True"
+
+
+def is_terminating(obj: Obj) -> bool:
+    return bool(obj.get("metadata", {}).get("deletionTimestamp"))
+
+
+def is_pod_active(pod: Obj) -> bool:
+    """`controller.IsPodActive`: not finished and not being deleted."""
+    return (pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            and not is_terminating(pod))
+
+
+def remember(informer: Any, obj: Obj) -> None:
+    """Put our own write into the informer's cache unless the cache is already newer."""
+    k = key_of(obj)
+    cur = informer.cache.get(k)
+    try:
+        newer = cur is None or int(obj["metadata"]["resourceVersion"]) >= int(
+            cur["metadata"]["resourceVersion"])
+    except (KeyError, ValueError):
+        newer = True
+    if newer:
+        informer.cache[k] = copy.deepcopy(obj)
+
+
+def forget(informer: Any, obj: Obj) -> None:
+    informer.cache.pop(key_of(obj), None)

@@ -1,0 +1,222 @@
+"""The ReplicaSet controller: keep `spec.replicas` active pods that match the selector.
+
+As upstream's `pkg/controller/replicaset`: pods are created from the template
+with generateName `<rs>-` (the apiserver appends five safe characters) and a
+controller ownerReference; orphans the selector matches are adopted and owned
+pods it no longer matches are released; pods being deleted or finished
+(Succeeded/Failed) do not count. Scale-down picks victims by upstream's rank
+(unscheduled, then pending, then not ready, then the most recently ready,
+most restarted, newest). Failed pods are deleted so that their replacements
+are the only ones left, as a user of the tutorial expects to see.
+
+Instead of client-go's "expectations", our own writes are put into the pod
+cache at once (`common.remember`), so a sync that runs before the watch
+catches up sees the pods it just made and does not make them twice.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import resources, selectors
+from ..client import Client, Informer
+from ..config import ClusterConfig
+from . import common, workqueue
+
+log = logging.getLogger("emunet.controllers.replicaset")
+Obj = dict[str, Any]
+RS = resources.by_plural("replicasets", "apps")
+POD = resources.by_plural("pods")
+BURST = 500  # upstream's burstReplicas: at most this many creates or deletes per sync
+
+
+def parse_time(ts: str | None) -> float:
+    if not ts:
+        return 0.0
+    try:
+        return datetime.fromisoformat(ts).astimezone(UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def deletion_rank(pod: Obj) -> tuple:
+    """Sort key: pods that sort first are deleted first (upstream `ActivePodsWithRanks`)."""
+    spec, status = pod.get("spec", {}), pod.get("status", {})
+    ready = common.condition(pod, "Ready")
+    is_ready = ready is not None and ready.get("status") == "True"
+    restarts = max((c.get("restartCount", 0) for c in status.get("containerStatuses") or []),
+                   default=0)
+    return (1 if spec.get("nodeName") else 0,
+            _PHASE_RANK.get(status.get("phase", "Pending"), 3),
+            1 if is_ready else 0,
+            -parse_time(ready.get("lastTransitionTime")) if is_ready and ready else 0.0,
+            -restarts,
+            -parse_time(pod["metadata"].get("creationTimestamp")),
+            pod["metadata"]["name"])
+
+
+def pods_to_delete(pods: list[Obj], count: int) -> list[Obj]:
+    return sorted(pods, key=deletion_rank)[:count]
+
+
+def pod_from_template(rs: Obj) -> Obj:
+    tmpl = rs["spec"].get("template") or {}
+    tmeta = tmpl.get("metadata") or {}
+    meta: Obj = {"generateName": f"{rs['metadata']['name']}-",
+                 "namespace": rs["metadata"]["namespace"],
+                 "labels": dict(tmeta.get("labels") or {}),
+                 "ownerReferences": [common.owner_ref(rs, RS)]}
+    if tmeta.get("annotations"):
+        meta["annotations"] = dict(tmeta["annotations"])
+    if tmeta.get("finalizers"):
+        meta["finalizers"] = list(tmeta["finalizers"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": copy.deepcopy(tmpl.get("spec") or {})}
+
+
+def compute_status(rs: Obj, active: list[Obj], now: float) -> tuple[Obj, float | None]:
+    """The status for these active pods, and when to look again for minReadySeconds."""
+    tmpl_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+    min_ready = rs["spec"].get("minReadySeconds") or 0
+    ready = available = labeled = 0
+    recheck: float | None = None
+    for p in active:
+        labels = p["metadata"].get("labels") or {}
+        if all(labels.get(k) == v for k, v in tmpl_labels.items()):
+            labeled += 1
+        if common.is_pod_ready(p):
+            ready += 1
+            since = parse_time(common.condition(p, "Ready").get("lastTransitionTime"))
+            wait = since + min_ready - now
+            if min_ready == 0 or wait <= 0:
+                available += 1
+            else:
+                recheck = wait if recheck is None else min(recheck, wait)
+    status: Obj = {"replicas": len(active), "fullyLabeledReplicas": labeled,
+                   "readyReplicas": ready, "availableReplicas": available,
+                   "observedGeneration": rs["metadata"].get("generation", 1)}
+    # Only `replicas` is always present upstream; the others are omitempty.
+    status = {k: v for k, v in status.items() if v or k == "replicas"}
+    conds = (rs.get("status") or {}).get("conditions")
+    if conds:
+        status["conditions"] = conds
+    return status, recheck
+
+
+class Controller:
+    def __init__(self, client: Client, cfg: ClusterConfig) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.rss = Informer(client, RS)
+        self.pods = Informer(client, POD)
+        self.queue = workqueue.WorkQueue()
+        self.rss.add_handler(lambda et, obj, old: self.queue.add(common.key_of(obj)))
+        self.pods.add_handler(self._on_pod)
+
+    async def run(self) -> None:
+        await workqueue.run_controller([self.rss, self.pods], self.queue, self.sync, log)
+
+    def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
+        ns = pod["metadata"].get("namespace", "")
+        for p in (pod, old):
+            if p is None:
+                continue
+            ref = common.controller_of(p)
+            if ref is not None:
+                if ref.get("kind") == "ReplicaSet":
+                    self.queue.add((ns, ref["name"]))
+            elif etype != "DELETED":
+                for rs in self.rss.items():
+                    if rs["metadata"].get("namespace") == ns and _selects(rs, p):
+                        self.queue.add(common.key_of(rs))
+
+    async def sync(self, key: tuple[str, str]) -> float | None:
+        ns, name = key
+        rs = self.rss.get(ns, name)
+        if rs is None or common.is_terminating(rs):
+            return None
+        rs = common.with_kind(rs, RS)
+        pods = await self._claim(rs)
+        for p in pods:
+            if p.get("status", {}).get("phase") == "Failed" and not common.is_terminating(p):
+                await self._delete(rs, p, grace=0)
+        active = [p for p in pods if common.is_pod_active(p)]
+        diff = len(active) - (rs["spec"].get("replicas", 1))
+        if diff < 0:
+            active += await self._create(rs, min(-diff, BURST))
+        elif diff > 0:
+            for p in pods_to_delete(active, min(diff, BURST)):
+                await self._delete(rs, p)
+                active.remove(p)
+        status, recheck = compute_status(rs, active, datetime.now(UTC).timestamp())
+        if status != (rs.get("status") or {}):
+            body = copy.deepcopy(rs)
+            body["status"] = status
+            common.remember(self.rss, await self.client.update(RS, body, subresource="status"))
+        return recheck
+
+    async def _claim(self, rs: Obj) -> list[Obj]:
+        """Owned pods, after adopting matching orphans and releasing non-matching ones."""
+        ns = rs["metadata"]["namespace"]
+        out = []
+        for p in self.pods.items():
+            if p["metadata"].get("namespace") != ns:
+                continue
+            ref = common.controller_of(p)
+            owned = common.is_controlled_by(p, rs)
+            matches = _selects(rs, p)
+            if owned and matches:
+                out.append(p)
+            elif owned and not common.is_terminating(p):
+                refs = [r for r in p["metadata"].get("ownerReferences") or []
+                        if r.get("uid") != rs["metadata"]["uid"]]
+                common.remember(self.pods, await self.client.patch(
+                    POD, p["metadata"]["name"], {"metadata": {"ownerReferences": refs or None}},
+                    ns))
+            elif ref is None and matches and not common.is_terminating(p):
+                refs = list(p["metadata"].get("ownerReferences") or [])
+                refs.append(common.owner_ref(rs, RS))
+                adopted = await self.client.patch(
+                    POD, p["metadata"]["name"],
+                    {"metadata": {"ownerReferences": refs,
+                                  "resourceVersion": p["metadata"]["resourceVersion"]}}, ns)
+                common.remember(self.pods, adopted)
+                out.append(adopted)
+        return out
+
+    async def _create(self, rs: Obj, count: int) -> list[Obj]:
+        """Create in doubling batches (upstream's slowStartBatch): a failing template
+        costs one failed request, not hundreds."""
+        made: list[Obj] = []
+        batch = 1
+        while len(made) < count:
+            for _ in range(min(batch, count - len(made))):
+                pod = await self.client.create(POD, pod_from_template(rs))
+                common.remember(self.pods, pod)
+                made.append(pod)
+                await self.client.event(rs, "SuccessfulCreate",
+                                        f"Created pod: {pod['metadata']['name']}",
+                                        component="replicaset-controller")
+            batch *= 2
+        return made
+
+    async def _delete(self, rs: Obj, pod: Obj, grace: int | None = None) -> None:
+        meta = pod["metadata"]
+        gone = await self.client.delete(POD, meta["name"], meta["namespace"], grace=grace,
+                                        uid=meta.get("uid"))
+        if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
+            common.remember(self.pods, gone)
+        else:
+            common.forget(self.pods, pod)
+        await self.client.event(rs, "SuccessfulDelete", f"Deleted pod: {meta['name']}",
+                                component="replicaset-controller")
+
+
+def _selects(rs: Obj, pod: Obj) -> bool:
+    sel = selectors.from_label_selector_object(rs.get("spec", {}).get("selector"))
+    return not sel.empty and sel.matches(pod["metadata"].get("labels"))
