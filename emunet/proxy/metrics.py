@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("emunet.proxy.metrics")
@@ -118,8 +119,10 @@ class MetricsServer:
     A raw asyncio server keeps the proxy free of a web framework on its hot loop.
     """
 
-    def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 0,
+                 extra: dict[str, Callable[[], Any]] | None = None) -> None:
         self.metrics = metrics
+        self.extra = extra or {}  # more JSON paths, e.g. /endpoints for benchmarks
         self.host, self.port = host, port
         self._server: asyncio.AbstractServer | None = None
 
@@ -144,6 +147,8 @@ class MetricsServer:
                 status, ctype, body = "200 OK", "text/plain; version=0.0.4", self.metrics.prometheus()
             elif path == "/stats":
                 status, ctype, body = "200 OK", "application/json", json.dumps(self.metrics.stats())
+            elif path in self.extra:
+                status, ctype, body = "200 OK", "application/json", json.dumps(self.extra[path]())
             else:
                 status, ctype, body = "404 Not Found", "text/plain", "try /metrics or /stats\n"
             data = body.encode()
@@ -152,7 +157,7 @@ class MetricsServer:
             await writer.drain()
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # one bad scrape must not matter
+        except Exception as e:  # noqa: BLE001 (one bad scrape must not matter)
             log.debug("metrics request failed: %s", e)
         finally:
             writer.close()

@@ -20,7 +20,8 @@ import asyncio
 import logging
 import socket
 import struct
-from typing import Callable
+from collections.abc import Callable
+from typing import ClassVar
 
 from . import metrics as metrics_mod
 from .balancer import Endpoint
@@ -79,15 +80,20 @@ class _Half(asyncio.Protocol):
     """One side of a spliced pair; `peer` is the other side."""
 
     transport: asyncio.Transport
-    peer: "_Half"
+    peer: _Half | None = None
 
     def __init__(self) -> None:
+        self.early: list[bytes] = []  # bytes that raced the pause before pairing
         self.eof = False
         self.closed = False
         self.counters: list[metrics_mod.Counters] = []
         self.inbound = True  # data received here flows client -> endpoint
 
     def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            # uvloop may deliver a read already in flight after pause_reading().
+            self.early.append(data)
+            return
         self.peer.transport.write(data)
         n = len(data)
         if self.inbound:
@@ -100,6 +106,8 @@ class _Half(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         peer = self.peer
+        if peer is None:
+            return True  # ended before pairing: handled when the pair is made
         if peer.closed:
             return False
         if peer.eof:
@@ -112,16 +120,16 @@ class _Half(asyncio.Protocol):
         return False
 
     def pause_writing(self) -> None:
-        if not self.peer.closed:
+        if self.peer is not None and not self.peer.closed:
             self.peer.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if not self.peer.closed:
+        if self.peer is not None and not self.peer.closed:
             self.peer.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        peer = getattr(self, "peer", None)
+        peer = self.peer
         if peer is not None and not peer.closed:
             peer.transport.close()  # flushes what is buffered, then FIN
 
@@ -134,10 +142,13 @@ class _Backend(_Half):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        # A server that speaks first (SSH, SMTP, MySQL) must wait until the pair is made.
+        transport.pause_reading()  # type: ignore[attr-defined]
 
 
 class _Client(_Half):
-    tasks: set[asyncio.Task[None]] = set()
+    # Connection setups in flight, so none is garbage-collected mid-dial.
+    tasks: ClassVar[set[asyncio.Task[None]]] = set()
 
     def __init__(self, route: Route) -> None:
         super().__init__()
@@ -170,7 +181,7 @@ class _Client(_Half):
                     _, backend = await asyncio.wait_for(
                         loop.create_connection(_Backend, ep[0], ep[1]), timeout)
                     break
-                except (OSError, asyncio.TimeoutError) as e:
+                except (TimeoutError, OSError) as e:
                     log.debug("%s: dial %s:%d failed: %s", route.name, ep[0], ep[1], e)
                     sc.dial_failures += 1
                     route.metrics.endpoint(route.name, f"{ep[0]}:{ep[1]}").dial_failures += 1
@@ -191,7 +202,16 @@ class _Client(_Half):
                 c.connections_active += 1
             self.service_counters = sc
             self.peer, backend.peer = backend, self
-            self.transport.resume_reading()
+            for half in (self, backend):
+                early, half.early = half.early, []
+                for data in early:
+                    half.data_received(data)
+                if half.eof and not half.closed and not half.eof_received():
+                    half.transport.close()
+            if not self.closed:
+                self.transport.resume_reading()
+            if not backend.closed:
+                backend.transport.resume_reading()
         except asyncio.CancelledError:
             if not self.closed:
                 self.transport.abort()
@@ -207,11 +227,6 @@ class _Client(_Half):
                 c.connections_active -= 1
         super().connection_lost(exc)
 
-    def eof_received(self) -> bool:
-        if getattr(self, "peer", None) is None:  # EOF before the backend was dialled
-            self.eof = True
-            return False
-        return super().eof_received()
 
 
 async def close_all() -> None:

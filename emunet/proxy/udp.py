@@ -22,7 +22,7 @@ DEFAULT_IDLE_SECONDS = 30.0
 
 
 class _Flow(asyncio.DatagramProtocol):
-    def __init__(self, service: "UdpService", client: tuple[str, int],
+    def __init__(self, service: UdpService, client: tuple[str, int],
                  counters: list[metrics_mod.Counters]) -> None:
         self.service = service
         self.client = client
@@ -104,7 +104,7 @@ class UdpService(asyncio.DatagramProtocol):
                 flow.transport.sendto(data)  # type: ignore[union-attr]
         except asyncio.CancelledError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (one flow's failure is its own)
             log.debug("%s: flow for %s failed: %s", route.name, addr, e)
         finally:
             self._pending.pop(addr, None)

@@ -1,0 +1,1 @@
+"""The Service data plane: a userspace kube-proxy (listeners, balancer, relays, metrics)."""
