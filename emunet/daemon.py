@@ -42,6 +42,21 @@ def state_paths(state: Path) -> dict[str, Path]:
             "daemon": state / "daemon.json", "token": state / "pki" / "token"}
 
 
+def die_with_parent() -> None:
+    """In a child, before exec: be killed when the daemon dies, even by SIGKILL.
+
+    A cluster's processes must never outlive it (a leftover proxy would hold its
+    addresses); Linux's parent-death signal gives that without any cooperation.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port(address: str, preferred: int) -> int:
     for port in [preferred] + list(range(preferred + 1, preferred + 200)):
         s = socket.socket()
@@ -175,7 +190,7 @@ class Daemon:
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         proc = await asyncio.create_subprocess_exec(
             *self._argv(component, node), stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=out, env=env, start_new_session=True)
+            stderr=out, env=env, start_new_session=True, preexec_fn=die_with_parent)
         out.close()
         self.children[name] = proc
         self.tasks.append(asyncio.create_task(self._supervise(name, component, node, proc),

@@ -32,6 +32,8 @@ Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY = 3 * 1024 * 1024  # the apiserver's request limit is 3 MiB
+# A typed key: aiohttp warns on string keys (and the tests make warnings errors).
+SERVER_KEY: "web.AppKey[ApiServer]" = web.AppKey("server")
 
 
 def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
@@ -50,7 +52,7 @@ class ApiServer:
         self.token = token
         self.strategy = Strategy(cfg, store)
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY)
-        self.app["server"] = self
+        self.app[SERVER_KEY] = self
         self._routes()
 
     # ---- plumbing ------------------------------------------------------
@@ -58,7 +60,9 @@ class ApiServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            if request.path not in ("/healthz", "/livez", "/readyz"):
+            # As the apiserver's system:public-info-viewer role allows, these
+            # answer anyone (a pod curling https://kubernetes/version, say).
+            if request.path not in ("/healthz", "/livez", "/readyz", "/version"):
                 self._authenticate(request)
             return await handler(request)
         except errors.ApiError as e:
@@ -304,10 +308,19 @@ class ApiServer:
                check_rv: bool = True) -> web.Response:
         if not new["metadata"].get("resourceVersion"):
             check_rv = False
-        prepared = self.strategy.prepare_update(res, new, old, sub)
-        if request.query.get("dryRun") == "All":
-            return self._render(request, res, prepared)
-        updated = self.store.update(self.key(res), prepared, check_rv=check_rv)
+        # Only Services allocate on update; their allocations go back if the write fails.
+        saved = self.strategy.allocations() if res.kind == "Service" else None
+        try:
+            prepared = self.strategy.prepare_update(res, new, old, sub)
+            if request.query.get("dryRun") == "All":
+                if saved is not None:
+                    self.strategy.restore(saved)
+                return self._render(request, res, prepared)
+            updated = self.store.update(self.key(res), prepared, check_rv=check_rv)
+        except errors.ApiError:
+            if saved is not None:
+                self.strategy.restore(saved)
+            raise
         return self._render(request, res, self._present(res, updated))
 
     async def _patch(self, request: web.Request, res: Resource, ns: str | None, name: str,
