@@ -1,35 +1,37 @@
 """Decode the Kubernetes protobuf envelope into the API's JSON-shaped dicts.
 
-`kubectl create secret ...` and `kubectl create configmap ...` POST their
-object as `application/vnd.kubernetes.protobuf`, with no JSON fallback: a 415
-reply makes kubectl fail outright. So the API server must read this one wire
+kubectl's typed `create` subcommands (`create secret|configmap|service|
+deployment|namespace|serviceaccount`) POST their object as
+`application/vnd.kubernetes.protobuf`, with no JSON fallback: a 415 reply
+makes kubectl fail outright. So the API server must read this one wire
 format, although it answers in JSON (which kubectl accepts).
 
 The body is the magic `k8s\\x00` followed by a `runtime.Unknown` message
 (1: TypeMeta{1: apiVersion, 2: kind}, 2: raw object bytes, 3: contentEncoding,
 4: contentType). The raw bytes are the typed object's own message.
 
-Only the kinds kubectl sends this way are understood (Secret and ConfigMap),
-and only the fields those clients can set. Rather than generating code from
-`.proto` files, each message is a small table (field number -> JSON name and
-how to read it), so adding a field is one line. Fields missing from a table
-are skipped by wire type, as any protobuf reader must, which keeps the decoder
-safe against fields newer clients may add. Every malformed input ends in
-`errors.BadRequest`, never in an IndexError or UnicodeDecodeError.
+Rather than generating code from `.proto` files, each message is a small
+table of data in `protobuf_schema` (field number -> JSON name and type), and
+this module is the one interpreter of those tables; adding a kind is adding
+tables. Fields missing from a table are skipped by wire type, as any
+protobuf reader must, which keeps the decoder safe against fields newer
+clients may add. Every malformed input ends in `errors.BadRequest`, never in
+an IndexError or UnicodeDecodeError.
 
-JSON shaping follows the Go types' `omitempty` rules: proto2 writes empty
-strings and zero integers for non-pointer fields (kubectl sends
-`namespace: ""`), and the JSON the apiserver would have decoded has no such
-keys, so empty scalars are dropped. Pointer fields (`immutable`) keep a
-present `false`.
+JSON shaping follows the Go types' `encoding/json` rules, marked per field in
+the tables: proto2 writes zero values of non-pointer fields (kubectl sends
+`namespace: ""`), and the JSON the apiserver would have decoded drops those
+tagged `omitempty`, keeps pointer fields that are present (`immutable:
+false`), and always has nested structs (`resources: {}`).
 """
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Callable
 from typing import Any
 
-from emunet import errors
+from emunet import errors, protobuf_schema
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -38,8 +40,9 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 # Kubernetes message uses them, so they are treated as malformed input.
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
-_SUPPORTED = (f"supported media types: application/json, application/yaml, "
-              f"{MEDIA_TYPE} (for v1 Secret and ConfigMap only)")
+_SUPPORTED = ("supported media types: application/json, application/yaml, "
+              f"{MEDIA_TYPE} (only for "
+              + ", ".join(f"{gv}/{kind}" for gv, kind in protobuf_schema.KINDS) + ")")
 
 
 def _bad(message: str) -> errors.BadRequest:
@@ -92,13 +95,20 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     raise _bad("varint longer than 10 bytes")
 
 
-# Readers: each takes (field number, wire type, value) and returns the JSON value.
-Reader = Callable[[int, int, Any], Any]
+_ABSENT = object()  # a value Go's JSON would not write (a zero metav1.Time)
 
-# A schema maps a field number to (JSON name, reader, shape); the shape says
-# how repeated occurrences combine: "one" (last wins, as protobuf merges
-# scalars), "map" (entries collect, last key wins) or "list" (appended).
-Schema = dict[int, tuple[str, Reader, str]]
+# The envelope and the wire forms of the scalar-like messages, in the same
+# notation as the schema tables, are private to this reader. The envelope's
+# `raw` stays bytes because its meaning depends on the kind it names.
+_TABLES: dict[str, protobuf_schema.Table] = {
+    **protobuf_schema.MESSAGES,
+    "runtime.Unknown": {1: ("typeMeta", "runtime.TypeMeta"), 2: ("raw", "raw"),
+                        3: ("contentEncoding", "string"), 4: ("contentType", "string")},
+    "runtime.TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
+    "Timestamp": {1: ("seconds", "int"), 2: ("nanos", "int")},
+    "IntOrString": {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "string")},
+    "Quantity": {1: ("string", "string")},
+}
 
 
 def _expect(number: int, wire: int, wanted: int) -> None:
@@ -114,120 +124,106 @@ def _string(number: int, wire: int, value: Any) -> str:
         raise _bad(f"field {number} is not valid UTF-8") from None
 
 
-def _bytes(number: int, wire: int, value: Any) -> str:
-    # JSON carries []byte as standard base64, as encoding/json does.
-    _expect(number, wire, LENGTH)
-    return base64.b64encode(value).decode("ascii")
-
-
-def _bool(number: int, wire: int, value: Any) -> bool:
-    _expect(number, wire, VARINT)
-    return bool(value)
-
-
-def _int64(number: int, wire: int, value: Any) -> int:
-    _expect(number, wire, VARINT)
-    # Two's complement: negative int64 values arrive as 10-byte varints.
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _entry(value_reader: Reader) -> Reader:
-    """A map entry {1: key, 2: value}; either half may be absent (zero value)."""
-    def read(number: int, wire: int, value: Any) -> tuple[str, Any]:
-        _expect(number, wire, LENGTH)
-        key, item = "", value_reader(2, LENGTH, b"")
-        for n, w, v in _fields(value):
-            if n == 1:
-                key = _string(n, w, v)
-            elif n == 2:
-                item = value_reader(n, w, v)
-        return key, item
-    return read
-
-
-def _message(schema: Schema) -> Reader:
-    def read(number: int, wire: int, value: Any) -> dict[str, Any]:
-        _expect(number, wire, LENGTH)
-        return _decode_message(value, schema)
-    return read
-
-
 def _raw(number: int, wire: int, value: Any) -> bytes:
     _expect(number, wire, LENGTH)
     return bytes(value)
 
 
-def _decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
+def _int64(number: int, wire: int, value: Any) -> int:
+    _expect(number, wire, VARINT)
+    # Two's complement: negative int32 and int64 values alike arrive as
+    # 10-byte varints.
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _time(number: int, wire: int, value: Any) -> Any:
+    # metav1.Time writes nothing for the zero time, and reads only seconds.
+    _expect(number, wire, LENGTH)
+    if not value:
+        return _ABSENT
+    seconds = _decode(value, "Timestamp").get("seconds", 0)
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _bad(f"field {number} is a time out of range") from None
+    # isoformat pads the year to four digits, as RFC 3339 wants.
+    return moment.replace(tzinfo=None).isoformat() + "Z"
+
+
+def _intstr(number: int, wire: int, value: Any) -> int | str:
+    _expect(number, wire, LENGTH)
+    parts = _decode(value, "IntOrString")
+    if parts.get("type", 0) == 1:
+        return str(parts.get("strVal", ""))
+    return int(parts.get("intVal", 0))
+
+
+def _quantity(number: int, wire: int, value: Any) -> str:
+    _expect(number, wire, LENGTH)
+    # An empty Quantity is zero, which its JSON form spells "0".
+    return str(_decode(value, "Quantity").get("string", "")) or "0"
+
+
+_SCALARS: dict[str, Callable[[int, int, Any], Any]] = {
+    "string": _string,
+    "int": _int64,
+    "bool": lambda number, wire, value: bool(_int64(number, wire, value)),
+    # JSON carries []byte as standard base64, as encoding/json does.
+    "bytes": lambda number, wire, value: base64.b64encode(
+        _raw(number, wire, value)).decode("ascii"),
+    "raw": _raw,
+    "time": _time,
+    "intstr": _intstr,
+    "quantity": _quantity,
+}
+
+
+def _value(kind: str, number: int, wire: int, value: Any) -> Any:
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        return scalar(number, wire, value)
+    _expect(number, wire, LENGTH)
+    return _decode(value, kind)
+
+
+def _entry(kind: str, number: int, wire: int, value: Any) -> tuple[str, Any]:
+    """A map entry {1: key, 2: value}; either half may be absent (zero value)."""
+    _expect(number, wire, LENGTH)
+    key, item = "", _value(kind, 2, LENGTH, b"")
+    for n, w, v in _fields(value):
+        if n == 1:
+            key = _string(n, w, v)
+        elif n == 2:
+            item = _value(kind, n, w, v)
+    return key, item
+
+
+def _decode(data: bytes, message: str) -> dict[str, Any]:
+    """Read one message by its table; see `protobuf_schema` for the notation."""
+    table = _TABLES[message]
     obj: dict[str, Any] = {}
     for number, wire, value in _fields(data):
-        if number not in schema:
+        if number not in table:
             continue
-        name, reader, shape = schema[number]
-        if shape == "map":
-            key, item = reader(number, wire, value)
+        name, spec = table[number]
+        kind, _, flag = spec.partition(",")
+        if kind.startswith("[]"):
+            obj.setdefault(name, []).append(_value(kind[2:], number, wire, value))
+        elif kind.startswith("map["):
+            key, item = _entry(kind[4:-1], number, wire, value)
             obj.setdefault(name, {})[key] = item
-        elif shape == "list":
-            obj.setdefault(name, []).append(reader(number, wire, value))
+        elif kind.startswith("inline:"):
+            _expect(number, wire, LENGTH)
+            obj.update(_decode(value, kind[len("inline:"):]))
         else:
-            obj[name] = reader(number, wire, value)
-    return obj
-
-
-# Scalars whose Go field is not a pointer: a zero value means "unset".
-_OMIT_EMPTY = {"name", "generateName", "namespace", "uid", "resourceVersion",
-               "generation", "type"}
-
-_OBJECT_META: Schema = {
-    1: ("name", _string, "one"),
-    2: ("generateName", _string, "one"),
-    3: ("namespace", _string, "one"),
-    5: ("uid", _string, "one"),
-    6: ("resourceVersion", _string, "one"),
-    7: ("generation", _int64, "one"),
-    11: ("labels", _entry(_string), "map"),
-    12: ("annotations", _entry(_string), "map"),
-    14: ("finalizers", _string, "list"),
-    # selfLink, timestamps, ownerReferences and managedFields are
-    # server-owned or not sent by kubectl create; they are skipped.
-}
-
-_SECRET: Schema = {
-    1: ("metadata", _message(_OBJECT_META), "one"),
-    2: ("data", _entry(_bytes), "map"),
-    3: ("type", _string, "one"),
-    4: ("stringData", _entry(_string), "map"),
-    5: ("immutable", _bool, "one"),
-}
-
-_CONFIG_MAP: Schema = {
-    1: ("metadata", _message(_OBJECT_META), "one"),
-    2: ("data", _entry(_string), "map"),
-    3: ("binaryData", _entry(_bytes), "map"),
-    4: ("immutable", _bool, "one"),
-}
-
-_KINDS: dict[tuple[str, str], Schema] = {
-    ("v1", "Secret"): _SECRET,
-    ("v1", "ConfigMap"): _CONFIG_MAP,
-}
-
-_TYPE_META: Schema = {1: ("apiVersion", _string, "one"), 2: ("kind", _string, "one")}
-
-_UNKNOWN: Schema = {
-    1: ("typeMeta", _message(_TYPE_META), "one"),
-    2: ("raw", _raw, "one"),
-    3: ("contentEncoding", _string, "one"),
-    4: ("contentType", _string, "one"),
-}
-
-
-def _prune(obj: dict[str, Any]) -> dict[str, Any]:
-    for key in list(obj):
-        value = obj[key]
-        if isinstance(value, dict) and key == "metadata":
-            _prune(value)
-        elif key in _OMIT_EMPTY and value in ("", 0):
-            del obj[key]
+            # A scalar or single message seen twice: the last one wins, as
+            # protobuf does for scalars (it would merge two messages field by
+            # field, which no Kubernetes client relies on).
+            item = _value(kind, number, wire, value)
+            if item is _ABSENT or (flag == "omitempty" and item in ("", 0)):
+                obj.pop(name, None)
+            else:
+                obj[name] = item
     return obj
 
 
@@ -244,7 +240,7 @@ def decode(body: bytes) -> dict[str, Any]:
     """
     if not is_protobuf(body):
         raise _bad("missing the k8s\\x00 prefix")
-    envelope = _decode_message(body[len(MAGIC):], _UNKNOWN)
+    envelope = _decode(body[len(MAGIC):], "runtime.Unknown")
     type_meta = envelope.get("typeMeta", {})
     api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
     if not kind:
@@ -253,10 +249,10 @@ def decode(body: bytes) -> dict[str, Any]:
         raise errors.UnsupportedMediaType(
             f"unsupported protobuf content encoding {envelope['contentEncoding']!r}; "
             + _SUPPORTED)
-    schema = _KINDS.get((api_version, kind))
-    if schema is None:
+    message = protobuf_schema.KINDS.get((api_version, kind))
+    if message is None:
         raise errors.UnsupportedMediaType(
             f"the protobuf encoding of {api_version}/{kind} is not supported; " + _SUPPORTED)
     obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
-    obj.update(_prune(_decode_message(envelope.get("raw", b""), schema)))
+    obj.update(_decode(envelope.get("raw", b""), message))
     return obj

@@ -1,7 +1,8 @@
 """Decoding request bodies: JSON, YAML, protobuf, patches and DeleteOptions.
 
-kubectl sends JSON for most writes, protobuf for `create secret` and `create
-configmap`, and some clients send no Content-Type at all (taken as JSON, as
+kubectl sends JSON for most writes, protobuf for `kubectl create secret|configmap|
+service|deployment|namespace|serviceaccount`, and some clients send no
+Content-Type at all (taken as JSON, as
 the Python client needs). Anything else is answered 415 naming what is
 supported; a body that does not parse is 400 with the parser's reason, so
 nothing half-decoded reaches the store.
