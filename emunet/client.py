@@ -152,7 +152,10 @@ class Client:
         meta = involved["metadata"]
         ns = meta.get("namespace") or "default"
         now = now_rfc3339()
-        ev = {"metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+        # A name as client-go's recorder makes it (<object>.<hex nanoseconds>):
+        # a generateName ending in "." would be an invalid prefix.
+        import time as _time
+        ev = {"metadata": {"name": f"{meta['name']}.{_time.time_ns():x}", "namespace": ns},
               "involvedObject": {"kind": involved.get("kind"),
                                  "apiVersion": involved.get("apiVersion"),
                                  "name": meta["name"], "namespace": meta.get("namespace"),

@@ -1,0 +1,105 @@
+"""`python -m emunet.kubelet --state STATE --node NAME`: one node's kubelet.
+
+The zygote (runtime.Runtime) is forked here, before the event loop exists,
+after the modules every container needs (aiohttp, the images) are imported,
+so each container is a cheap fork of a warm process. Then the loop runs the
+node agent (registration, heartbeats), the pod manager and the kubelet API
+server, until SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ..client import Client, Credentials
+from ..config import ClusterConfig
+from . import node, pods, runtime, sandbox, streams
+
+log = logging.getLogger("emunet.kubelet")
+
+
+def _preload() -> None:
+    import aiohttp.web  # noqa: F401 - warm the zygote for built-in images
+    try:
+        from .. import images  # type: ignore[attr-defined]  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - containers will report it as ErrImagePull
+        log.warning("emunet.images is not importable (%r); containers cannot start", e)
+
+
+async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credentials,
+                 rt: runtime.Runtime, use_sandbox: bool) -> None:
+    rt.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Client(creds) as client:
+        agent = node.NodeAgent(client, cfg, args.node)
+        await agent.register()
+        mgr = pods.PodManager(client, cfg, args.node, args.state, rt, use_sandbox,
+                              backoff_base=args.backoff)
+        server = streams.KubeletServer(mgr, creds.token)
+        host = cfg.node_internal_ip(cfg.node_index(args.node))
+        await server.start(host, node.KUBELET_PORT)
+        tasks = [asyncio.create_task(agent.heartbeat(), name="heartbeat"),
+                 asyncio.create_task(mgr.run(), name="pods")]
+        log.info("kubelet %s ready: API on http://%s:%d, sandbox %s", args.node, host,
+                 node.KUBELET_PORT, "on" if use_sandbox else "off")
+        await asyncio.wait([asyncio.create_task(stop.wait()), *tasks],
+                           return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            if t.done() and t.exception():
+                log.error("kubelet task %s failed: %r", t.get_name(), t.exception())
+            t.cancel()
+        await mgr.stop()
+        await server.stop()
+    await rt.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m emunet.kubelet")
+    p.add_argument("--state", type=Path, required=True)
+    p.add_argument("--node", required=True)
+    p.add_argument("--backoff", type=float,
+                   default=float(os.environ.get("EMUNET_CRASH_BACKOFF", "10")),
+                   help="CrashLoopBackOff base delay in seconds (Kubernetes: 10)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s kubelet[{args.node}] %(levelname)s %(message)s")
+    cfg = ClusterConfig.from_json((args.state / "config.json").read_text())
+    creds = Credentials.from_file(args.state / "credentials.json")
+    use_sandbox = False
+    if cfg.sandbox:
+        reason = sandbox.available(str(args.state / "nodes" / args.node / "probe"))
+        use_sandbox = reason is None
+        if reason:
+            log.warning("pods run as plain processes without their own mount/UTS namespaces "
+                        "(%s): hostname, /etc/resolv.conf and volume mountPaths are the "
+                        "host's; volumes are under the pod directory (EMUNET_MOUNTS)", reason)
+    else:
+        log.info("sandbox disabled by the cluster config: pods run as plain processes")
+    _preload()
+    sandbox.set_pdeathsig()
+    gc.collect()
+    gc.freeze()
+    rt = runtime.Runtime()
+    rt.fork()
+    try:
+        asyncio.run(_amain(args, cfg, creds, rt, use_sandbox))
+    finally:
+        if rt.zygote_pid:
+            try:
+                os.kill(rt.zygote_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
