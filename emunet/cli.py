@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     certs_cli.add_arguments(c)
     c.set_defaults(func=cmd_certs)
     d = sub.add_parser("demo", help="run the tutorial on a fresh cluster and narrate it")
-    d.add_argument("--name", default="emunet")
+    d.add_argument("--name", default="demo",
+                   help="the cluster to (re)create for the demo (default: demo)")
     d.add_argument("--cleanup", action="store_true", help="stop the cluster at the end")
     d.set_defaults(func=cmd_demo)
     return p

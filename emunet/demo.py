@@ -152,9 +152,11 @@ def run(args: argparse.Namespace) -> int:
     d.say("Reach it from outside the cluster: NodePorts on every node (18)")
     d.sh("kubectl get svc my-nginx -o yaml | grep nodePort -C 5")
     d.sh("kubectl get nodes -o yaml | grep ExternalIP -C 1")
-    nodeport = d.jsonpath("svc my-nginx", "{.spec.ports[?(@.name=='https')].nodePort}")
-    externals = d.jsonpath("nodes", "{.items[*].status.addresses[?(@.type=='ExternalIP')]"
-                           ".address}").split()
+    svc = json.loads(d.sh("kubectl get svc my-nginx -o json", show=False))
+    nodeport = next(p["nodePort"] for p in svc["spec"]["ports"] if p["name"] == "https")
+    nodes = json.loads(d.sh("kubectl get nodes -o json", show=False))["items"]
+    externals = [a["address"] for n in nodes for a in n["status"]["addresses"]
+                 if a["type"] == "ExternalIP"]
     for ext in externals:
         out = d.sh(f"curl -s https://{ext}:{nodeport} -k | grep '<h1>'")
         d.check(f"NodePort {ext}:{nodeport}", "Welcome to nginx!" in out)
@@ -201,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     if args.cleanup:
         d.sh(f"{py} -m emunet down --name {name} --purge")
     else:
-        print(f"\nThe cluster is still up (context emunet-{name}); explore it with kubectl, "
-              f"then `emunet down --name {name} --purge`.")
+        context = "emunet" if name == "emunet" else f"emunet-{name}"
+        print(f"\nThe cluster is still up (kubectl context {context}); explore it with "
+              f"kubectl, then `emunet down --name {name} --purge`.")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if passed == len(d.checks) else 1
