@@ -286,6 +286,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        owner = os.environ.get("EMUNET_EXIT_WITH_PID")
+        if owner:
+            self.tasks.append(asyncio.create_task(self._exit_with(int(owner)), name="owner"))
 
         client = Client(Credentials(server_url, token, str(ca_crt)))
         for C in controllers.CONTROLLERS:
@@ -302,6 +305,23 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self._shutdown(runner, client, store)
+
+    async def _exit_with(self, pid: int) -> None:
+        """A test's cluster ends with the test process, even one killed by SIGKILL.
+
+        Otherwise a leftover cluster would keep the loopback block that the next
+        test claims (the block's lock dies with the test process).
+        """
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                log.warning("process %d that owns this cluster is gone; stopping", pid)
+                self._stop.set()
+                return
+            except PermissionError:
+                pass
+            await asyncio.sleep(0.5)
 
     async def _shutdown(self, runner: web.AppRunner, client: Client, store: Store) -> None:
         self._stop.set()

@@ -83,6 +83,7 @@ class Cluster:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["EMUNET_EXIT_WITH_PID"] = str(os.getpid())
         with open(logs / "daemon.log", "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
@@ -145,6 +146,7 @@ class Cluster:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["EMUNET_EXIT_WITH_PID"] = str(os.getpid())
         with open(state_paths(self.state)["logs"] / "daemon.log", "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
