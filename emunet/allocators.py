@@ -32,14 +32,19 @@ class IPAllocator:
     def reserve(self, ip: str) -> None:
         addr = ipaddress.ip_address(ip)
         if addr not in self.net or int(addr) < self._first or int(addr) > self._last:
-            raise errors.Invalid("Service", "", [errors.invalid_value(
-                self.field, [ip], f"failed to allocate IP {ip}: the provided IP ({ip}) "
-                f"is not in the valid range. The range of valid IPs is {self.net}")])
+            raise errors.Invalid("Service", "", [self._cause(
+                ip, f"the provided IP ({ip}) is not in the valid range. "
+                f"The range of valid IPs is {self.net}")])
         if ip in self.used:
-            raise errors.Invalid("Service", "", [errors.invalid_value(
-                self.field, [ip], f"failed to allocate IP {ip}: provided IP is already "
-                "allocated")])
+            raise errors.Invalid("Service", "", [self._cause(
+                ip, "provided IP is already allocated")])
         self.used.add(ip)
+
+    def _cause(self, ip: str, detail: str) -> errors.Cause:
+        # The value is spec.clusterIPs, which the apiserver shows as Go prints it.
+        return errors.Cause(self.field, "FieldValueInvalid",
+                            f'Invalid value: []string{{"{ip}"}}: failed to allocate IP '
+                            f"{ip}: {detail}")
 
     def take(self, ip: str) -> None:
         """Record an address found in the store, without checks."""

@@ -53,6 +53,9 @@ class ClusterConfig:
     # A hosts file (normally /etc/hosts) that the DNS process keeps in step with the
     # Services, for name resolution from the host (`emunet up --host-dns`).
     host_dns: str | None = None
+    # The proxy's data plane: "userspace" (every port relayed by the proxy process) or
+    # "nftables" (TCP balancing as kernel DNAT rules; root and `nft` needed).
+    proxy_mode: str = "userspace"
 
     # ---- derived addresses ----------------------------------------------
 
@@ -105,14 +108,16 @@ class ClusterConfig:
     @classmethod
     def load(cls, path: Path | None, **overrides: Any) -> "ClusterConfig":
         data: dict[str, Any] = {}
+        written: dict[str, str] = {}  # field -> the key as the user wrote it, for errors
         if path is not None:
             raw = yaml.safe_load(path.read_text()) or {}
             if not isinstance(raw, dict):
                 raise ValueError(f"{path}: the cluster config must be a YAML mapping")
-            data = {_snake(k): v for k, v in raw.items()}
+            data = {_snake(str(k)): v for k, v in raw.items()}
+            written = {_snake(str(k)): str(k) for k in raw}
         data.update({k: v for k, v in overrides.items() if v is not None})
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
+        unknown = sorted(written.get(k, k) for k in set(data) - known)
         if unknown:
             raise ValueError(f"unknown cluster config field(s): {', '.join(unknown)}")
         cfg = cls(**data)

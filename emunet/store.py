@@ -190,7 +190,10 @@ class Store:
             meta["generation"] = gen
         if _same(old, obj):
             return copy.deepcopy(old)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        # As the apiserver's shouldDeleteDuringUpdate: only once no finalizer is left and
+        # the grace period is over, so a terminating pod's status updates keep it.
+        if (meta.get("deletionTimestamp") and not meta.get("finalizers")
+                and not meta.get("deletionGracePeriodSeconds")):
             self.remove(key, ns, name)
             obj["metadata"]["resourceVersion"] = str(self._rv)
             return obj
@@ -208,9 +211,13 @@ class Store:
         if old is None:
             raise errors.NotFound(key.split("/")[-1], name, _group(key))
         if old["metadata"].get("deletionTimestamp"):
-            return copy.deepcopy(old)
+            # A second delete may only shorten the grace period (the kubelet's final
+            # delete with 0), as the apiserver's graceful deletion allows.
+            current = old["metadata"].get("deletionGracePeriodSeconds")
+            if grace is None or current is None or grace >= current:
+                return copy.deepcopy(old)
         obj = copy.deepcopy(old)
-        obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+        obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
         if grace is not None:
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
         rv = self._next_rv()

@@ -36,6 +36,12 @@ def version_info() -> dict[str, str]:
             "compiler": "gc", "platform": "linux/amd64"}
 
 
+def _subresource_verbs(sub: str) -> list[str]:
+    # As the apiserver lists them: pods/log is read-only, pods/binding create-only.
+    return {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
+            "log": ["get"], "binding": ["create"]}.get(sub, ["create", "get"])
+
+
 def _resource_entry(r: Resource) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "resource": r.plural,
@@ -51,11 +57,9 @@ def _resource_entry(r: Resource) -> dict[str, Any]:
     subs = []
     for s in r.subresources:
         kind = _SUBRESOURCE_KINDS.get(s) or (r.group, r.version, r.kind)
-        verbs = ["get", "patch", "update"] if s in ("status", "scale") else (
-            ["get"] if s == "log" else ["create", "get"])
         subs.append({"subresource": s,
                      "responseKind": {"group": kind[0], "version": kind[1], "kind": kind[2]},
-                     "verbs": verbs})
+                     "verbs": _subresource_verbs(s)})
     if subs:
         entry["subresources"] = subs
     return entry
@@ -109,7 +113,7 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
         for s in r.subresources:
             kind = _SUBRESOURCE_KINDS.get(s) or (r.group, r.version, r.kind)
             out.append({"name": f"{r.plural}/{s}", "singularName": "", "namespaced": r.namespaced,
-                        "kind": kind[2], "verbs": ["get", "patch", "update"]})
+                        "kind": kind[2], "verbs": _subresource_verbs(s)})
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
 

@@ -33,7 +33,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY = 3 * 1024 * 1024  # the apiserver's request limit is 3 MiB
 # A typed key: aiohttp warns on string keys (and the tests make warnings errors).
-SERVER_KEY: "web.AppKey[ApiServer]" = web.AppKey("server")
+SERVER_KEY: web.AppKey[ApiServer] = web.AppKey("server")
 
 
 def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:

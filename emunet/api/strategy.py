@@ -77,6 +77,15 @@ class Strategy:
             self._allocate_service(new, old)
         return new
 
+    def allocations(self) -> tuple[set[str], set[int]]:
+        """What is allocated now, to put back with `restore` when a write does not land."""
+        return set(self.cluster_ips.used), set(self.node_ports.used)
+
+    def restore(self, saved: tuple[set[str], set[int]]) -> None:
+        # prepare_update allocates new ports and releases old ones before the store
+        # write; a dry run or a failed write (409) must leave both as they were.
+        self.cluster_ips.used, self.node_ports.used = set(saved[0]), set(saved[1])
+
     # ---- delete --------------------------------------------------------
 
     def release_service(self, svc: Obj) -> None:

@@ -88,6 +88,11 @@ async def serve(server: "ApiServer", request: web.Request, res: Resource,
             if data:
                 await resp.write(data)
         while True:
+            # aiohttp does not cancel a handler whose client left, and a watch that
+            # writes nothing (no bookmarks, no matching event) would never find out
+            # by writing: look at the connection instead.
+            if request.transport is None or request.transport.is_closing():
+                break
             wait = BOOKMARK_SECONDS
             if deadline is not None:
                 wait = min(wait, deadline - loop.time())
