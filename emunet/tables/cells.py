@@ -1,99 +1,25 @@
-"""Server-side Tables: the rows `kubectl get` prints, as the apiserver renders them.
+"""The cells of each resource's Table row, as the apiserver's printers fill them.
 
-kubectl 1.32 asks for `meta.k8s.io/v1` Tables and prints their cells verbatim;
-a plain list would give only `NAME AGE`. So every column and every cell format
-here follows the apiserver's printers for the same type, ages included: they are
-computed on the server, with apimachinery's `HumanDuration` rules.
-
-Column sets are data (one `Printer` per resource in `PRINTERS`, keyed by group and
-plural), so the resource table and this one can be read side by side. As in the
-apiserver, each printer yields every cell, the `-o wide` ones too; kubectl drops
-the columns of priority 1 unless asked for them. Pure functions only: `now` is
-passed in, so ages are testable and the caller owns the clock.
+kubectl 1.32 prints the server's cells verbatim, so every format here follows
+the apiserver's printer for the same type: the pod Status summary `kubectl get
+pods` shows, the `<none>`/`<pending>`/`<unset>` placeholders,
+`+ N more...` after three listed items, `port:nodePort/proto`. As upstream,
+each function yields every cell, the `-o wide` ones too; which columns they
+fill is declared beside them in `printers`. Pure: `now` is passed in.
 """
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from emunet import errors
+from . import ages
 
 Obj = dict[str, Any]
 Cells = list[Any]
 
-_MINUTE = 60
-_HOUR = 60 * _MINUTE
-_DAY = 24 * _HOUR
-_YEAR = 365 * _DAY
-
 # How many items a list-valued cell shows before "+ N more...", as upstream.
 _MAX_LISTED = 3
-
-INCLUDE_OBJECT = ("None", "Metadata", "Object")
-
-
-# --- ages -------------------------------------------------------------------
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's HumanDuration: precise while young, coarser with age.
-
-    A skew of up to a second into the future still reads `0s`, so that clocks a
-    little apart do not print `<invalid>` for an object just created.
-    """
-    s = int(seconds)  # truncates toward zero, as Go's int(d.Seconds())
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 2 * _MINUTE:
-        return f"{s}s"
-    minutes = s // _MINUTE
-    if minutes < 10:
-        rest = s % _MINUTE
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 3 * 60:
-        return f"{minutes}m"
-    hours = s // _HOUR
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    days = hours // 24
-    if hours < 8 * 24:
-        rest = hours % 24
-        return f"{days}d{rest}h" if rest else f"{days}d"
-    if days < 2 * 365:
-        return f"{days}d"
-    years = days // 365
-    if days < 8 * 365:
-        rest = days % 365
-        return f"{years}y{rest}d" if rest else f"{years}y"
-    return f"{years}y"
-
-
-def parse_time(timestamp: str | None) -> datetime | None:
-    """An RFC3339 time (`metav1.Time` or `MicroTime`) as an aware datetime."""
-    if not timestamp:
-        return None
-    try:
-        parsed = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def age(timestamp: str | None, now: datetime) -> str:
-    """The Age cell: time since `timestamp`, or `<unknown>` for a zero time."""
-    then = parse_time(timestamp)
-    if then is None:
-        return "<unknown>"
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return human_duration((now - then).total_seconds())
 
 
 # --- shared cell formats ----------------------------------------------------
@@ -107,7 +33,7 @@ def _name(obj: Obj) -> str:
 
 
 def _age(obj: Obj, now: datetime) -> str:
-    return age(_meta(obj).get("creationTimestamp"), now)
+    return ages.age(_meta(obj).get("creationTimestamp"), now)
 
 
 def _or(value: Any, default: str) -> Any:
@@ -194,13 +120,13 @@ def _condition_true(conditions: list[Obj], kind: str) -> bool:
 
 
 def _later(current: str | None, candidate: str | None) -> str | None:
-    a, b = parse_time(current), parse_time(candidate)
+    a, b = ages.parse_time(current), ages.parse_time(candidate)
     if b is not None and (a is None or b > a):
         return candidate
     return current
 
 
-def _pod_cells(pod: Obj, now: datetime) -> Cells:
+def pod_cells(pod: Obj, now: datetime) -> Cells:
     """The kubelet-style summary `kubectl get pods` shows, as upstream derives it."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     conditions = status.get("conditions") or []
@@ -278,7 +204,7 @@ def _pod_cells(pod: Obj, now: datetime) -> Cells:
 
     restarts_cell = str(restarts)
     if restarts and last_restart:
-        restarts_cell = f"{restarts} ({age(last_restart, now)} ago)"
+        restarts_cell = f"{restarts} ({ages.age(last_restart, now)} ago)"
 
     pod_ips = status.get("podIPs") or []
     pod_ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
@@ -325,7 +251,7 @@ def service_ports(ports: list[Obj] | None) -> str:
     return ",".join(pieces) or "<none>"
 
 
-def _service_cells(svc: Obj, now: datetime) -> Cells:
+def service_cells(svc: Obj, now: datetime) -> Cells:
     spec = svc.get("spec") or {}
     cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     cluster_ip = cluster_ips[0] if cluster_ips else "<none>"
@@ -350,11 +276,11 @@ def format_endpoints(endpoints: Obj) -> str:
     return _listed(items, "")
 
 
-def _endpoints_cells(ep: Obj, now: datetime) -> Cells:
+def endpoints_cells(ep: Obj, now: datetime) -> Cells:
     return [_name(ep), format_endpoints(ep), _age(ep, now)]
 
 
-def _endpointslice_cells(eps: Obj, now: datetime) -> Cells:
+def endpointslice_cells(eps: Obj, now: datetime) -> Cells:
     ports = []
     for p in eps.get("ports") or []:
         number, name = p.get("port"), p.get("name")
@@ -364,7 +290,7 @@ def _endpointslice_cells(eps: Obj, now: datetime) -> Cells:
             _listed(addresses, "<unset>"), _age(eps, now)]
 
 
-def _deployment_cells(d: Obj, now: datetime) -> Cells:
+def deployment_cells(d: Obj, now: datetime) -> Cells:
     spec, status = d.get("spec") or {}, d.get("status") or {}
     names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
     selector = selector_string(spec.get("selector"))
@@ -373,7 +299,7 @@ def _deployment_cells(d: Obj, now: datetime) -> Cells:
             names, images, "<invalid>" if selector is None else selector]
 
 
-def _replicaset_cells(rs: Obj, now: datetime) -> Cells:
+def replicaset_cells(rs: Obj, now: datetime) -> Cells:
     spec, status = rs.get("spec") or {}, rs.get("status") or {}
     names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
     return [_name(rs), spec.get("replicas", 1), status.get("replicas", 0),
@@ -398,7 +324,7 @@ def node_roles(node: Obj) -> str:
     return ",".join(sorted(roles)) or "<none>"
 
 
-def _node_cells(node: Obj, now: datetime) -> Cells:
+def node_cells(node: Obj, now: datetime) -> Cells:
     status = node.get("status") or {}
     states = []
     ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
@@ -416,16 +342,16 @@ def _node_cells(node: Obj, now: datetime) -> Cells:
             _or(info.get("containerRuntimeVersion"), "<unknown>")]
 
 
-def _event_cells(ev: Obj, now: datetime) -> Cells:
+def event_cells(ev: Obj, now: datetime) -> Cells:
     """Reads core/v1 and events.k8s.io/v1 field names alike: both views share one store."""
     first = ev.get("firstTimestamp") or ev.get("deprecatedFirstTimestamp")
-    first_seen = age(first or ev.get("eventTime"), now)
+    first_seen = ages.age(first or ev.get("eventTime"), now)
     last = ev.get("lastTimestamp") or ev.get("deprecatedLastTimestamp")
-    last_seen = age(last, now) if last else first_seen
+    last_seen = ages.age(last, now) if last else first_seen
     count = ev.get("count") or ev.get("deprecatedCount") or 0
     series = ev.get("series")
     if series:
-        last_seen = age(series.get("lastObservedTime"), now)
+        last_seen = ages.age(series.get("lastObservedTime"), now)
         count = series.get("count", 0)
     elif not count:
         count = 1  # singleton events of the new API carry no count
@@ -441,202 +367,28 @@ def _event_cells(ev: Obj, now: datetime) -> Cells:
             message, first_seen, count, _name(ev)]
 
 
-def _namespace_cells(ns: Obj, now: datetime) -> Cells:
+def namespace_cells(ns: Obj, now: datetime) -> Cells:
     return [_name(ns), (ns.get("status") or {}).get("phase", ""), _age(ns, now)]
 
 
-def _secret_cells(secret: Obj, now: datetime) -> Cells:
+def secret_cells(secret: Obj, now: datetime) -> Cells:
     # stringData is merged into data on write; count a key present in both once.
     keys = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
     return [_name(secret), secret.get("type", ""), len(keys), _age(secret, now)]
 
 
-def _configmap_cells(cm: Obj, now: datetime) -> Cells:
+def configmap_cells(cm: Obj, now: datetime) -> Cells:
     return [_name(cm), len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
             _age(cm, now)]
 
 
-def _serviceaccount_cells(sa: Obj, now: datetime) -> Cells:
+def serviceaccount_cells(sa: Obj, now: datetime) -> Cells:
     return [_name(sa), len(sa.get("secrets") or []), _age(sa, now)]
 
 
-def _lease_cells(lease: Obj, now: datetime) -> Cells:
+def lease_cells(lease: Obj, now: datetime) -> Cells:
     return [_name(lease), (lease.get("spec") or {}).get("holderIdentity") or "", _age(lease, now)]
 
 
-def _default_cells(obj: Obj, now: datetime) -> Cells:
+def default_cells(obj: Obj, now: datetime) -> Cells:
     return [_name(obj), _age(obj, now)]
-
-
-# --- the column sets --------------------------------------------------------
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    description: str
-    type: str = "string"
-    priority: int = 0
-    format: str = ""
-
-    def definition(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "format": self.format,
-                "description": self.description, "priority": self.priority}
-
-
-@dataclass(frozen=True)
-class Printer:
-    columns: tuple[Column, ...]
-    cells: Callable[[Obj, datetime], Cells]
-
-
-NAME = Column("Name", "Name of the object, unique within its namespace.", format="name")
-AGE = Column("Age", "Time since the object was created (metadata.creationTimestamp).")
-_CONTAINERS = Column("Containers", "Names of each container in the template.", priority=1)
-_IMAGES = Column("Images", "Images referenced by each container in the template.", priority=1)
-_SELECTOR = Column("Selector", "Label query over the pods this object manages.", priority=1)
-_EVENTS = Printer((
-    Column("Last Seen", "Time since the event was last observed."),
-    Column("Type", "Type of the event: Normal or Warning."),
-    Column("Reason", "Short, machine-readable reason for the event."),
-    Column("Object", "The object the event is about, as kind/name."),
-    Column("Subobject", "Field path within the object, for a container.", priority=1),
-    Column("Source", "Component (and host) that reported the event.", priority=1),
-    Column("Message", "Human-readable description of the event."),
-    Column("First Seen", "Time since the event was first observed.", priority=1),
-    Column("Count", "Number of times the event occurred.", priority=1),
-    Column("Name", "Name of the event object.", priority=1, format="name"),
-), _event_cells)
-
-# Column types follow upstream, which declares most counts "string" even where
-# the cell is an integer; kubectl prints the cell either way.
-PRINTERS: dict[tuple[str, str], Printer] = {
-    ("", "pods"): Printer((
-        NAME,
-        Column("Ready", "Ready containers out of all containers of the pod."),
-        Column("Status", "Aggregate status of the pod's containers."),
-        Column("Restarts", "Container restarts, and how long ago the last one was."),
-        AGE,
-        Column("IP", "IP address allocated to the pod.", priority=1),
-        Column("Node", "Node the pod is bound to.", priority=1),
-        Column("Nominated Node", "Node the scheduler nominated by preemption.", priority=1),
-        Column("Readiness Gates", "Readiness gates whose condition is True.", priority=1),
-    ), _pod_cells),
-    ("", "services"): Printer((
-        NAME,
-        Column("Type", "How the service is exposed."),
-        Column("Cluster-IP", "Virtual IP the service is reached at inside the cluster."),
-        Column("External-IP", "Addresses the service is reached at from outside."),
-        Column("Port(s)", "Ports the service exposes, with node ports."),
-        AGE,
-        Column("Selector", "Labels of the pods traffic is routed to.", priority=1),
-    ), _service_cells),
-    ("", "endpoints"): Printer((
-        NAME, Column("Endpoints", "Ready addresses and ports backing the service."), AGE,
-    ), _endpoints_cells),
-    ("discovery.k8s.io", "endpointslices"): Printer((
-        NAME,
-        Column("AddressType", "Kind of address the slice carries."),
-        Column("Ports", "Ports exposed by the slice's endpoints."),
-        Column("Endpoints", "Addresses of the slice's endpoints."),
-        AGE,
-    ), _endpointslice_cells),
-    ("apps", "deployments"): Printer((
-        NAME,
-        Column("Ready", "Ready pods out of desired pods."),
-        Column("Up-to-date", "Pods running the latest template."),
-        Column("Available", "Pods available to serve."),
-        AGE, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _deployment_cells),
-    ("apps", "replicasets"): Printer((
-        NAME,
-        Column("Desired", "Desired number of pods.", type="integer"),
-        Column("Current", "Number of pods created.", type="integer"),
-        Column("Ready", "Number of ready pods.", type="integer"),
-        AGE, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _replicaset_cells),
-    ("", "nodes"): Printer((
-        NAME,
-        Column("Status", "The status of the node."),
-        Column("Roles", "The roles of the node."),
-        AGE,
-        Column("Version", "Kubelet version reported by the node."),
-        Column("Internal-IP", "The node's internal address.", priority=1),
-        Column("External-IP", "The node's external address.", priority=1),
-        Column("OS-Image", "Operating system image reported by the node.", priority=1),
-        Column("Kernel-Version", "Kernel version reported by the node.", priority=1),
-        Column("Container-Runtime", "Container runtime and version.", priority=1),
-    ), _node_cells),
-    ("", "namespaces"): Printer((
-        NAME, Column("Status", "The status of the namespace."), AGE,
-    ), _namespace_cells),
-    ("", "secrets"): Printer((
-        NAME, Column("Type", "Type of the secret."),
-        Column("Data", "Number of keys in the secret."), AGE,
-    ), _secret_cells),
-    ("", "configmaps"): Printer((
-        NAME, Column("Data", "Number of keys in the config map."), AGE,
-    ), _configmap_cells),
-    ("", "serviceaccounts"): Printer((
-        NAME, Column("Secrets", "Number of secrets listed by the account."), AGE,
-    ), _serviceaccount_cells),
-    ("", "events"): _EVENTS,
-    ("events.k8s.io", "events"): _EVENTS,
-    ("coordination.k8s.io", "leases"): Printer((
-        NAME, Column("Holder", "Identity of the lease's current holder."), AGE,
-    ), _lease_cells),
-}
-
-DEFAULT = Printer((NAME, AGE), _default_cells)
-
-
-def printer(plural: str, group: str) -> Printer:
-    return PRINTERS.get((group, plural), DEFAULT)
-
-
-# --- the Table --------------------------------------------------------------
-
-def column_definitions(plural: str, group: str) -> list[dict[str, Any]]:
-    return [c.definition() for c in printer(plural, group).columns]
-
-
-def _row_conditions(plural: str, group: str, obj: Obj) -> list[dict[str, str]] | None:
-    # Upstream marks finished pods as Completed rows.
-    if (group, plural) != ("", "pods"):
-        return None
-    phase = (obj.get("status") or {}).get("phase")
-    if phase == "Succeeded":
-        return [{"type": "Completed", "status": "True", "reason": "Succeeded",
-                 "message": "The pod has completed successfully."}]
-    if phase == "Failed":
-        return [{"type": "Completed", "status": "True", "reason": "Failed",
-                 "message": "The pod failed."}]
-    return None
-
-
-def row(plural: str, group: str, obj: Obj, now: datetime,
-        include_object: str = "Metadata") -> dict[str, Any]:
-    """One TableRow; `include_object` is the request's `includeObject` parameter."""
-    if include_object not in INCLUDE_OBJECT:
-        raise errors.BadRequest(
-            f"includeObject must be one of {', '.join(INCLUDE_OBJECT)}, not {include_object!r}")
-    out: dict[str, Any] = {"cells": printer(plural, group).cells(obj, now)}
-    conditions = _row_conditions(plural, group, obj)
-    if conditions:
-        out["conditions"] = conditions
-    if include_object == "Metadata":
-        out["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                         "metadata": dict(_meta(obj))}
-    elif include_object == "Object":
-        out["object"] = obj
-    return out
-
-
-def table(plural: str, group: str, objects: list[Obj], now: datetime, resource_version: str,
-          include_object: str = "Metadata", with_columns: bool = True) -> dict[str, Any]:
-    """A `meta.k8s.io/v1` Table; watch events after the first may leave columns out."""
-    return {
-        "kind": "Table", "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": column_definitions(plural, group) if with_columns else [],
-        "rows": [row(plural, group, obj, now, include_object) for obj in objects],
-    }

@@ -1,0 +1,88 @@
+"""Deployments and ReplicaSets: selector, template and strategy, as apps checks them.
+
+Apps validation differs from core's in ways kubectl users see: an invalid
+selector stops the check before the template is compared with it, an empty
+selector is an error, and the template may only restart `Always`. The selector
+is immutable once set.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from emunet import errors
+
+from . import common, pods
+
+Obj = dict[str, Any]
+Causes = list[errors.Cause]
+
+
+def _template(owner: Obj, path: str) -> Causes:
+    """A Deployment's or ReplicaSet's selector and template, as apps validates them."""
+    spec = owner.get("spec") or {}
+    causes = common.nonnegative(f"{path}.replicas", spec.get("replicas"))
+    selector = spec.get("selector")
+    empty = not selector or not (selector.get("matchLabels") or selector.get("matchExpressions"))
+    if selector is None:
+        causes.append(errors.required(f"{path}.selector"))
+    else:
+        syntax = common.label_selector(selector, f"{path}.selector")
+        causes += syntax
+        shown = common.go_selector(selector)
+        if empty:
+            causes.append(common.invalid_raw(f"{path}.selector", shown,
+                                             "empty selector is invalid for deployment"))
+        if syntax:
+            # Upstream cannot build the selector, so it never looks at the template.
+            return causes + [common.invalid_raw(f"{path}.selector", shown,
+                                                "invalid label selector")]
+    template = spec.get("template") or {}
+    meta = template.get("metadata") or {}
+    at = f"{path}.template"
+    # A missing selector selects nothing, so upstream reports the template too;
+    # an empty one selects everything and skips the comparison.
+    if (selector is None or not empty) and \
+            (selector is None or not common.selector_matches(selector, meta.get("labels"))):
+        causes.append(common.invalid_raw(f"{at}.metadata.labels",
+                                         common.go_value(meta.get("labels") or {}),
+                                         "`selector` does not match template `labels`"))
+    causes += common.labels(meta.get("labels"), f"{at}.metadata.labels")
+    causes += common.annotations(meta.get("annotations"), f"{at}.metadata.annotations")
+    tspec = template.get("spec") or {}
+    causes += pods.pod_spec(tspec, f"{at}.spec")
+    if tspec.get("restartPolicy") in pods.RESTART_POLICIES and tspec["restartPolicy"] != "Always":
+        causes.append(errors.unsupported(f"{at}.spec.restartPolicy", tspec["restartPolicy"],
+                                         ["Always"]))
+    return causes
+
+
+def deployment(deploy: Obj) -> Causes:
+    causes = _template(deploy, "spec")
+    spec = deploy.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    kind = strategy.get("type")
+    if kind not in ("Recreate", "RollingUpdate"):
+        causes.append(errors.unsupported("spec.strategy.type", kind, ["Recreate", "RollingUpdate"])
+                      if kind else errors.required("spec.strategy.type"))
+    if kind == "Recreate" and strategy.get("rollingUpdate") is not None:
+        causes.append(errors.forbidden("spec.strategy.rollingUpdate",
+                                       "may not be specified when strategy `type` is 'Recreate'"))
+    for key in ("minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        causes += common.nonnegative(f"spec.{key}", spec.get(key))
+    return causes
+
+
+def replicaset(rs: Obj) -> Causes:
+    causes = _template(rs, "spec")
+    causes += common.nonnegative("spec.minReadySeconds",
+                                 (rs.get("spec") or {}).get("minReadySeconds"))
+    return causes
+
+
+def selector_update(obj: Obj, old: Obj) -> Causes:
+    new_sel = (obj.get("spec") or {}).get("selector")
+    old_sel = (old.get("spec") or {}).get("selector")
+    if new_sel != old_sel:
+        shown = "null" if new_sel is None else common.go_selector(new_sel)
+        return [common.invalid_raw("spec.selector", shown, "field is immutable")]
+    return []
