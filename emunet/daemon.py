@@ -298,8 +298,11 @@ class Daemon:
         for node in self.cfg.node_names():
             await self._spawn(f"kubelet-{node}", "kubelet", node)
 
-        paths["daemon"].write_text(json.dumps({"pid": os.getpid(), "server": server_url,
-                                               "apiPort": self.cfg.api_port}))
+        # Written whole or not at all: `emunet up` and the tests poll for it.
+        tmp = paths["daemon"].with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "server": server_url,
+                                   "apiPort": self.cfg.api_port}))
+        os.replace(tmp, paths["daemon"])
         log.info("emunet daemon serving at %s", server_url)
         try:
             await self._stop.wait()
