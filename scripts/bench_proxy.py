@@ -9,6 +9,11 @@ runs it on a fresh cluster. Side by side, against the same pods:
   from the proxy's `/endpoints` at millisecond resolution.
 Targets: keep-alive >= 0.9x direct, new connections >= 0.7x, bulk >= 0.8x,
 propagation p99 <= 50 ms. Every load is bounded in time and count.
+
+Run alone, it measures a userspace-mode cluster and then, where the kernel path
+can run (root, `nft`), an nftables-mode cluster, and prints both; the load
+average at the start of each is part of the result, since on 2 cores a busy
+machine moves every figure.
 """
 from __future__ import annotations
 
@@ -183,10 +188,23 @@ def propagation(c: Cluster, endpoints_url: str, rounds: int = 5) -> dict[str, An
                                       "from the acknowledged delete"}
 
 
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def run(cluster: Cluster | None = None) -> dict[str, Any]:
     if cluster is None:
         with Cluster(nodes=2) as c:
-            return run(c)
+            res = run(c)
+        from emunet.proxy import nft
+        why = nft.unavailable()
+        if why:
+            res["nftables"] = {"skipped": why}
+            print(f"nftables mode not measured: {why}")
+        else:
+            with Cluster(nodes=2, proxy_mode="nftables") as c:
+                res["nftables"] = run(c)
+        return res
     c = cluster
     c.kubectl("apply", "-f", "-", input=MANIFEST, check=True)
     c.wait(lambda: _ready_ips(c, "bench-web") and _ready_ips(c, "bench-bulk"), timeout=60,
@@ -198,7 +216,7 @@ def run(cluster: Cluster | None = None) -> dict[str, Any]:
     pod_ip = _ready_ips(c, "bench-web")[0]
     bulk_pod = _ready_ips(c, "bench-bulk")[0]
     c.wait(lambda: "default/bench-web/TCP" in _proxy_endpoints(endpoints_url), what="proxy")
-    res: dict[str, Any] = {}
+    res: dict[str, Any] = {"proxy_mode": c.cfg.proxy_mode, "load_at_start": _load()}
     for mode, close in (("keepalive", False), ("new_connection", True)):
         rounds = [(wrk(f"http://{web_ip}/", close), wrk(f"http://{pod_ip}/", close))
                   for _ in range(2)]
@@ -216,7 +234,9 @@ def run(cluster: Cluster | None = None) -> dict[str, Any]:
 
 
 def report(res: dict[str, Any]) -> str:
-    lines = ["proxy: ClusterIP hop vs direct to the same pod"]
+    head = (f"proxy ({res.get('proxy_mode', 'userspace')} mode, load "
+            f"{res.get('load_at_start', 0):.2f}): ClusterIP hop vs direct to the same pod")
+    lines = [head]
     for mode, target in (("keepalive", 0.9), ("new_connection", 0.7)):
         r = res[mode]
         lines.append(f"  {mode:15} {r['clusterip']['rps']:9.0f} req/s "

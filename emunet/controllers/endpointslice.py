@@ -6,7 +6,13 @@ stay, with `ready: false, serving: <pod ready>, terminating: true`) become
 endpoints of slices named `<svc>-<5 random chars>` (generateName), labelled
 `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by`, owned
 by the Service, one slice per distinct port set (pods may resolve a named
-targetPort differently). Every port carries a `name` key, `""` when unnamed:
+targetPort differently).
+
+A pod that stops being ready or starts terminating is written through at once:
+the pod handler syncs that Service inline (under the key's lock, so it never
+races the worker) instead of queueing the key behind whatever else the
+daemon's loop is doing. Removals are what a client feels (a connection sent
+to a dying pod), so they skip the queue; additions take the normal path. Every port carries a `name` key, `""` when unnamed:
 kubectl 1.32's describe dereferences it. A Service with no endpoints keeps one
 empty placeholder slice, as upstream does.
 
@@ -17,7 +23,9 @@ apiserver's own reconciler does. Only differences are written.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from .. import client as client_mod
@@ -108,6 +116,17 @@ def mirror_groups(endpoints: Obj) -> list[Group]:
     return out
 
 
+def losing_endpoint(etype: str, pod: Obj, old: Obj | None) -> bool:
+    """Whether this pod event takes a ready endpoint out of rotation (urgent)."""
+    if old is None:
+        return False
+    was = common.is_pod_ready(old) and not common.is_terminating(old)
+    if etype == "DELETED":
+        return was
+    return was and (common.is_terminating(pod) or not common.is_pod_ready(pod)
+                    or not (pod.get("status") or {}).get("podIP"))
+
+
 def slice_labels(svc: Obj, managed_by: str) -> dict[str, str]:
     labels = ep_mod.desired_labels(svc)
     labels[SERVICE_NAME] = svc["metadata"]["name"]
@@ -132,6 +151,7 @@ class Controller:
         self.endpoints = client_mod.Informer(client, ep_mod.ENDPOINTS)
         self.slices = client_mod.Informer(client, SLICES)
         self.queue = workqueue.WorkQueue()
+        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.services.add_handler(lambda et, o, old: self.queue.add(common.key_of(o)))
         self.pods.add_handler(self._on_pod)
         self.endpoints.add_handler(self._on_endpoints)
@@ -139,14 +159,39 @@ class Controller:
 
     async def run(self) -> None:
         await workqueue.run_controller([self.services, self.pods, self.endpoints, self.slices],
-                                       self.queue, self.sync, log)
+                                       self.queue, self._locked_sync, log)
 
-    def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
+    async def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         ns = pod["metadata"].get("namespace") or ""
-        for svc in self.services.items():
-            if svc["metadata"].get("namespace") == ns and (
-                    ep_mod.selects(svc, pod) or (old is not None and ep_mod.selects(svc, old))):
-                self.queue.add(common.key_of(svc))
+        keys = [common.key_of(svc) for svc in self.services.items()
+                if svc["metadata"].get("namespace") == ns and (
+                    ep_mod.selects(svc, pod) or (old is not None and ep_mod.selects(svc, old)))]
+        if not keys:
+            return
+        if not (self.pods.synced.is_set() and losing_endpoint(etype, pod, old)):
+            for key in keys:
+                self.queue.add(key)
+            return
+        seen = time.monotonic()
+        for key in keys:
+            try:
+                await self._locked_sync(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 (the worker retries it with back-off)
+                log.debug("inline sync %s failed: %s", key, e)
+                self.queue.add_rate_limited(key)
+            else:
+                log.debug("pod %s/%s leaves %s/%s: slice written %.1f ms after the event",
+                          ns, pod["metadata"]["name"], *key, (time.monotonic() - seen) * 1e3)
+
+    async def _locked_sync(self, key: tuple[str, str]) -> None:
+        # One lock per Service: the inline path and the worker never write one key at once.
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            await self.sync(key)
+            if self.services.get(*key) is None:
+                self.locks.pop(key, None)
 
     def _on_endpoints(self, etype: str, ep: Obj, old: Obj | None) -> None:
         svc = self.services.get(*common.key_of(ep))

@@ -4,7 +4,9 @@ It reads the cluster config and credentials from the state dir, follows
 Services, EndpointSlices and Secrets by list/watch like any client, serves its
 counters on 127.0.0.1 (the URL goes to STATE/proxy.json for `emunet status`),
 and exits cleanly on SIGTERM. uvloop runs the loop when it is installed: it was
-1.4-1.7x the default loop on new connections on these machines.
+1.4-1.7x the default loop on new connections on these machines. `--mode`
+overrides the config's proxyMode (userspace | nftables, see docs/proxy.md);
+on exit, including SIGTERM from the daemon's death, the nftables table goes too.
 """
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ from pathlib import Path
 
 from .. import client as client_mod
 from ..config import ClusterConfig
-from . import metrics, proxier, udp
+from . import metrics, nft, proxier, udp
 
 
-async def main(state: Path, udp_idle: float) -> None:
+async def main(state: Path, udp_idle: float, mode: str | None = None) -> None:
     cfg = ClusterConfig.from_json((state / "config.json").read_text())
+    mode = mode or getattr(cfg, "proxy_mode", "userspace") or "userspace"
     creds = client_mod.Credentials.from_file(state / "credentials.json")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -41,7 +44,7 @@ async def main(state: Path, udp_idle: float) -> None:
     tmp.replace(out)
     logging.getLogger("emunet.proxy").info("metrics on %s", url)
     async with client_mod.Client(creds) as client:
-        p = proxier.Proxier(client, cfg, m, udp_idle_seconds=udp_idle)
+        p = proxier.Proxier(client, cfg, m, udp_idle_seconds=udp_idle, mode=mode)
         holder.append(p)
         run = loop.create_task(p.run(), name="proxier")
         waiter = loop.create_task(stop.wait(), name="stop")
@@ -84,6 +87,8 @@ def cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emunet.proxy")
     ap.add_argument("--state", required=True, type=Path, help="the cluster's state directory")
     ap.add_argument("--udp-idle-seconds", type=float, default=udp.DEFAULT_IDLE_SECONDS)
+    ap.add_argument("--mode", choices=nft.MODES, default=None,
+                    help="override the cluster config's proxyMode")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     _die_with_parent()
@@ -95,7 +100,7 @@ def cli(argv: list[str] | None = None) -> int:
     except ImportError:
         runner = asyncio.run
     try:
-        runner(main(args.state, args.udp_idle_seconds))
+        runner(main(args.state, args.udp_idle_seconds, args.mode))
     except KeyboardInterrupt:
         pass
     return 0

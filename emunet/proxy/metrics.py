@@ -43,6 +43,9 @@ class Metrics:
         self.services: dict[str, Counters] = {}
         self.endpoints: dict[tuple[str, str], Counters] = {}
         self.refused = 0
+        # Set by the proxier in nftables mode: ports the kernel serves are not counted
+        # here (a nat-hook rule counter sees only a connection's first packet).
+        self.kernel: dict[str, Any] = {}
 
     def service(self, spn: str) -> Counters:
         c = self.services.get(spn)
@@ -62,7 +65,10 @@ class Metrics:
             out[spn] = {**c.as_dict(), "endpoints": {}}
         for (spn, ep), c in sorted(self.endpoints.items()):
             out.setdefault(spn, {**Counters().as_dict(), "endpoints": {}})["endpoints"][ep] = c.as_dict()
-        return {"services": out, "refused": self.refused}
+        res: dict[str, Any] = {"services": out, "refused": self.refused}
+        if self.kernel:
+            res["kernel"] = self.kernel
+        return res
 
     def prometheus(self) -> str:
         lines: list[str] = []
@@ -106,11 +112,17 @@ def format_status(stats_json: dict[str, Any] | str) -> str:
         for ep, e in s.get("endpoints", {}).items():
             rows.append(("  -> " + ep, str(e["connections_total"]), str(e["connections_active"]),
                          _human(e["bytes_in"]), _human(e["bytes_out"]), str(e["dial_failures"])))
+    note = ""
+    kernel = stats.get("kernel")
+    if kernel:
+        note = (f"nftables mode: {len(kernel.get('ports', []))} TCP service address(es) go "
+                f"through kernel DNAT and are not counted here; their new connections show "
+                f"in `nft list table ip {kernel.get('table', '?')}`\n")
     if len(rows) == 1:
-        return "no traffic through the proxy yet\n"
+        return note + "no traffic through the proxy yet\n"
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     text = "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-    return text + "\n"
+    return note + text + "\n"
 
 
 class MetricsServer:

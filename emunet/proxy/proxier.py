@@ -23,6 +23,12 @@ one of node N's addresses means node N; any other client (the host itself) has
 no node, so no local endpoint, and is reset. Load-balancer and external IPs with
 externalTrafficPolicy Local use every node's local endpoints, as a cloud load
 balancer only sends to nodes whose health check passes.
+
+Modes (`proxyMode` in the cluster config, or `--mode`): `userspace` serves every
+listener here; `nftables` hands the TCP listeners that need only balancing to
+the kernel as DNAT rules (nft.py) and serves the rest here. When the kernel
+path cannot run (not root, no `nft`, a failed transaction) the proxier says why
+and serves everything in userspace.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ from .. import client as client_mod
 from .. import resources
 from ..config import ClusterConfig
 from . import metrics as metrics_mod
-from . import relay, tls, udp
+from . import nft, relay, tls, udp
 from .balancer import DEFAULT_AFFINITY_SECONDS, Balancer, Endpoint, ServicePortName
 
 log = logging.getLogger("emunet.proxy")
@@ -225,9 +231,16 @@ class _Live:
 class Proxier:
     def __init__(self, client: client_mod.Client, cfg: ClusterConfig,
                  metrics: metrics_mod.Metrics | None = None,
-                 udp_idle_seconds: float = udp.DEFAULT_IDLE_SECONDS) -> None:
+                 udp_idle_seconds: float = udp.DEFAULT_IDLE_SECONDS,
+                 mode: str = "userspace") -> None:
         self.client = client
         self.cfg = cfg
+        self.mode = mode
+        self.table = nft.table_name(cfg.name)
+        self.snat = nft.snat_address(cfg.service_cidr)
+        self.kernel_text = ""  # the ruleset last applied ("" when none)
+        self.kernel: dict[tuple[str, int, str], nft.Rule] = {}
+        self._affinity: dict[ServicePortName, float] = {}
         self.metrics = metrics or metrics_mod.Metrics()
         self.udp_idle_seconds = udp_idle_seconds
         self.balancer = Balancer()
@@ -257,6 +270,15 @@ class Proxier:
     # ---- lifecycle -------------------------------------------------------
 
     async def run(self) -> None:
+        if self.mode == "nftables":
+            why = await asyncio.to_thread(nft.unavailable)
+            if why:
+                log.warning("%s: serving every Service port in userspace", why)
+                self.mode = "userspace"
+            else:
+                await asyncio.to_thread(nft.delete, self.table)  # a crashed predecessor's
+                log.info("nftables mode: TCP balancing in table ip %s, SNAT to %s",
+                         self.table, self.snat)
         for inf in (self.services, self.slices, self.secrets):
             self._tasks.append(inf.start())
         await asyncio.gather(self.services.synced.wait(), self.slices.synced.wait(),
@@ -283,6 +305,9 @@ class Proxier:
             live.close()
         self.live.clear()
         await relay.close_all()
+        if self.kernel_text:
+            nft.delete(self.table)
+            self.kernel_text = ""
 
     def _retry_later(self, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self._dirty.set)
@@ -296,7 +321,11 @@ class Proxier:
 
     async def sync(self) -> None:
         want = desired(self.services.items(), self.slices.items(), self.cfg)
+        if self.mode == "nftables":
+            await self._sync_kernel(want)  # first, so /endpoints never runs ahead of the kernel
         self._update_balancer(want)
+        for live in self.live.values():  # affinity may have been turned on or off
+            live.route.needs_client_ip = live.spec.local or bool(want.affinity.get(live.spec.spn))
         retry = False
         for key in [k for k, live in self.live.items()
                     if k not in want.listeners or want.listeners[k] != live.spec
@@ -316,8 +345,48 @@ class Proxier:
         self.sync_count += 1
         self.synced.set()
 
+    def _kernel_rule(self, spec: ListenerSpec, want: Desired) -> nft.Rule | None:
+        """The DNAT rule for a listener the kernel can serve, or None (userspace)."""
+        if spec.protocol != "TCP" or spec.tls_secret or want.affinity.get(spec.spn):
+            return None
+        if spec.kind == "cluster" and spec.local:
+            return None  # needs the client's address
+        eps = want.endpoints.get(spec.spn, [])
+        scoped = usable(eps, spec.node) if spec.kind == "node" and spec.local else usable(eps)
+        return nft.Rule(spec.ip, spec.port, tuple(sorted(scoped)), str(spec.spn))
+
+    async def _sync_kernel(self, want: Desired) -> None:
+        kernel: dict[tuple[str, int, str], nft.Rule] = {}
+        handed: dict[tuple[str, int, str], ListenerSpec] = {}
+        for key, spec in list(want.listeners.items()):
+            rule = self._kernel_rule(spec, want)
+            if rule is not None:
+                kernel[key] = rule
+                handed[key] = want.listeners.pop(key)  # the kernel serves it, not a listener
+        text = nft.render(self.table, list(kernel.values()), self.snat) if kernel else ""
+        if text != self.kernel_text:
+            try:
+                if text:
+                    await nft.apply(text)
+                else:
+                    await asyncio.to_thread(nft.delete, self.table)
+            except (RuntimeError, OSError) as e:
+                log.warning("%s: falling back to userspace for every Service port", e)
+                self.mode = "userspace"
+                await asyncio.to_thread(nft.delete, self.table)
+                self.kernel_text, self.kernel = "", {}
+                self.metrics.kernel = {}
+                want.listeners.update(handed)
+                return
+            self.kernel_text = text
+            log.info("nftables: %d DNAT rules in table ip %s", len(kernel), self.table)
+        self.kernel = kernel
+        self.metrics.kernel = {"table": self.table, "snat": self.snat,
+                               "ports": sorted(f"{ip}:{port}" for ip, port, _ in kernel)}
+
     def _update_balancer(self, want: Desired) -> None:
         self.endpoints = want.endpoints
+        self._affinity = want.affinity
         keys: set[Hashable] = set()
         for spn, eps in want.endpoints.items():
             scopes: dict[Hashable, list[Endpoint]] = {(spn, ""): usable(eps)}
@@ -391,7 +460,8 @@ class Proxier:
             ctx = await self._context(spec)
             if ctx is None:
                 return True  # not a bind failure: the Secret's arrival triggers a sync
-        route = relay.Route(str(spec.spn), self._chooser(spec), self.metrics)
+        route = relay.Route(str(spec.spn), self._chooser(spec), self.metrics,
+                            needs_client_ip=spec.local or bool(self._affinity.get(spec.spn)))
         kind = socket.SOCK_STREAM if spec.protocol == "TCP" else socket.SOCK_DGRAM
         try:
             sock = relay.bind(spec.ip, spec.port, kind)

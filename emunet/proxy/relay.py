@@ -30,17 +30,30 @@ log = logging.getLogger("emunet.proxy.relay")
 
 DIAL_TIMEOUTS = (0.25, 0.5, 1.0, 2.0)
 HIGH_WATER = 512 * 1024
+EARLY_LIMIT = 256 * 1024  # bytes held per side before the pair is made
 Chooser = Callable[[str, bool], "Endpoint | None"]
 
 
 class Route:
     """What a listener asks per connection; the proxier mutates it when endpoints change."""
 
-    def __init__(self, name: str, choose: Chooser, metrics: metrics_mod.Metrics) -> None:
+    def __init__(self, name: str, choose: Chooser, metrics: metrics_mod.Metrics,
+                 needs_client_ip: bool = True) -> None:
         self.name = name
         self.choose = choose
         self.metrics = metrics
         self.timeouts: tuple[float, ...] = DIAL_TIMEOUTS
+        # False when the chooser ignores the client (no affinity, no Local policy):
+        # the per-connection getpeername is then skipped.
+        self.needs_client_ip = needs_client_ip
+        self.service = metrics.service(name)
+        self._endpoint_counters: dict[Endpoint, metrics_mod.Counters] = {}
+
+    def endpoint_counters(self, ep: Endpoint) -> metrics_mod.Counters:
+        c = self._endpoint_counters.get(ep)
+        if c is None:
+            c = self._endpoint_counters[ep] = self.metrics.endpoint(self.name, f"{ep[0]}:{ep[1]}")
+        return c
 
 
 def bind(host: str, port: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
@@ -83,7 +96,9 @@ class _Half(asyncio.Protocol):
     peer: _Half | None = None
 
     def __init__(self) -> None:
-        self.early: list[bytes] = []  # bytes that raced the pause before pairing
+        self.early: list[bytes] = []  # bytes that arrived before pairing
+        self.early_bytes = 0
+        self.paused = False
         self.eof = False
         self.closed = False
         self.counters: list[metrics_mod.Counters] = []
@@ -91,8 +106,14 @@ class _Half(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.peer is None:
-            # uvloop may deliver a read already in flight after pause_reading().
+            # Bytes before the pair is made wait here; reading pauses only past a
+            # bound, since pausing and resuming every new connection costs two
+            # epoll_ctl calls per side for nothing in the common case.
             self.early.append(data)
+            self.early_bytes += len(data)
+            if self.early_bytes > EARLY_LIMIT and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
             return
         self.peer.transport.write(data)
         n = len(data)
@@ -142,8 +163,8 @@ class _Backend(_Half):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
-        # A server that speaks first (SSH, SMTP, MySQL) must wait until the pair is made.
-        transport.pause_reading()  # type: ignore[attr-defined]
+        # A server that speaks first (SSH, SMTP, MySQL) may send before the pair is
+        # made: data_received holds those bytes in `early` until then.
 
 
 class _Client(_Half):
@@ -157,7 +178,6 @@ class _Client(_Half):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.pause_reading()  # type: ignore[attr-defined]
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         task = asyncio.get_running_loop().create_task(self._connect())
         _Client.tasks.add(task)
@@ -166,9 +186,11 @@ class _Client(_Half):
     async def _connect(self) -> None:
         route = self.route
         try:
-            peer = self.transport.get_extra_info("peername")
-            client_ip = peer[0] if peer else ""
-            sc = route.metrics.service(route.name)
+            client_ip = ""
+            if route.needs_client_ip:
+                peer = self.transport.get_extra_info("peername")
+                client_ip = peer[0] if peer else ""
+            sc = route.service
             loop = asyncio.get_running_loop()
             backend: _Backend | None = None
             reset_affinity = False
@@ -178,13 +200,14 @@ class _Client(_Half):
                 if ep is None:
                     break
                 try:
-                    _, backend = await asyncio.wait_for(
-                        loop.create_connection(_Backend, ep[0], ep[1]), timeout)
+                    # asyncio.timeout, not wait_for: no extra task per connection.
+                    async with asyncio.timeout(timeout):
+                        _, backend = await loop.create_connection(_Backend, ep[0], ep[1])
                     break
                 except (TimeoutError, OSError) as e:
                     log.debug("%s: dial %s:%d failed: %s", route.name, ep[0], ep[1], e)
                     sc.dial_failures += 1
-                    route.metrics.endpoint(route.name, f"{ep[0]}:{ep[1]}").dial_failures += 1
+                    route.endpoint_counters(ep).dial_failures += 1
                     reset_affinity = True
                     backend = None
             if backend is None or ep is None:
@@ -195,7 +218,7 @@ class _Client(_Half):
             if self.closed:  # the client left while we dialled
                 backend.transport.close()
                 return
-            ec = route.metrics.endpoint(route.name, f"{ep[0]}:{ep[1]}")
+            ec = route.endpoint_counters(ep)
             self.counters = backend.counters = [sc, ec]
             for c in self.counters:
                 c.connections_total += 1
@@ -208,10 +231,10 @@ class _Client(_Half):
                     half.data_received(data)
                 if half.eof and not half.closed and not half.eof_received():
                     half.transport.close()
-            if not self.closed:
-                self.transport.resume_reading()
-            if not backend.closed:
-                backend.transport.resume_reading()
+            for half in (self, backend):
+                if half.paused and not half.closed:
+                    half.paused = False
+                    half.transport.resume_reading()
         except asyncio.CancelledError:
             if not self.closed:
                 self.transport.abort()

@@ -1,6 +1,8 @@
 """Endpoints and EndpointSlice contents as pure functions of a Service and its pods."""
 from __future__ import annotations
 
+import pytest
+
 from emunet.controllers import endpoints as ep
 from emunet.controllers import endpointslice as es
 from emunet.proxy import proxier
@@ -126,3 +128,23 @@ def test_proxy_reads_slices_back():
     infos = proxier.slice_endpoints([sl], "http", "TCP")
     assert [(i.ip, i.ready) for i in infos] == [("127.244.1.2", True), ("127.244.1.3", False)]
     assert proxier.usable(infos) == [("127.244.1.2", 80)]
+
+
+def _pod_state(ready: bool, terminating: bool = False, ip: str = "127.244.1.5") -> dict:
+    meta = {"name": "p", "namespace": "default"}
+    if terminating:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return {"metadata": meta, "status": {"podIP": ip, "conditions": [
+        {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+@pytest.mark.parametrize("etype,new,old,urgent", [
+    ("MODIFIED", _pod_state(True, terminating=True), _pod_state(True), True),
+    ("MODIFIED", _pod_state(False), _pod_state(True), True),
+    ("DELETED", _pod_state(True), _pod_state(True), True),
+    ("MODIFIED", _pod_state(True), _pod_state(False), False),  # an addition: queued
+    ("ADDED", _pod_state(True), None, False),
+    ("MODIFIED", _pod_state(False, terminating=True), _pod_state(False, terminating=True), False),
+])
+def test_losing_a_ready_endpoint_is_urgent(etype, new, old, urgent):
+    assert es.losing_endpoint(etype, new, old) is urgent
