@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import certs
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="certs_command", required=True)
@@ -43,6 +41,7 @@ def _service_names(svc: str, ns: str, domain: str = "cluster.local") -> list[str
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
+    from . import certs
     try:
         if private:
             certs.write_private(path, data)
@@ -60,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _tutorial(args: argparse.Namespace) -> int:
+    from . import certs  # cryptography is slow to import: only when needed
     if not (args.key or args.cert or args.secret):
         print("emunet certs tutorial: give at least one of --key, --cert, --secret",
               file=sys.stderr)
@@ -94,8 +94,9 @@ def _tutorial(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from . import certs
     from .cli import Api, running_pid, state_dir
-    from .daemon import state_paths
+    from .paths import state_paths
     state = state_dir(args.name)
     pki = state_paths(state)["pki"]
     ca_crt, ca_key = pki / "ca.crt", pki / "ca.key"

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import kubeconfig
 from .config import ClusterConfig
-from .daemon import state_paths
+from .paths import state_paths
 
 
 def state_root() -> Path:
@@ -42,7 +42,13 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # A daemon that has exited but not yet been reaped (its parent, init, reaps
+        # it in its own time) is a zombie: dead for every purpose here.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def running_pid(state: Path) -> int | None:
@@ -153,8 +159,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     state_paths(state)["daemon"].unlink(missing_ok=True)  # left by a daemon that was killed
     with open(logs / "daemon.log", "ab") as out:
+        # cwd: `python -m` puts the working directory first on sys.path, where any
+        # stray module (a selectors.py, say) would shadow the standard library's.
         proc = subprocess.Popen([sys.executable, "-m", "emunet.daemon", "--state", str(state)],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=state,
                                 start_new_session=True, env=_child_env())
     nodes = _wait_ready(state, cfg, proc.pid, args.timeout)
     daemon = json.loads(state_paths(state)["daemon"].read_text())

@@ -25,36 +25,16 @@ from typing import Any
 
 from aiohttp import web
 
-from . import certs, errors, resources
+from . import certs, children, errors, resources
 from .api.server import ApiServer, json_response
 from .client import Client, Credentials
 from .config import ClusterConfig
+from .paths import state_paths
 from .store import Store
 
 log = logging.getLogger("emunet.daemon")
 
 CHILD_COMPONENTS = ("proxy", "dns")
-
-
-def state_paths(state: Path) -> dict[str, Path]:
-    return {"config": state / "config.json", "creds": state / "credentials.json",
-            "pki": state / "pki", "db": state / "store.db", "logs": state / "logs",
-            "daemon": state / "daemon.json", "token": state / "pki" / "token"}
-
-
-def die_with_parent() -> None:
-    """In a child, before exec: be killed when the daemon dies, even by SIGKILL.
-
-    A cluster's processes must never outlive it (a leftover proxy would hold its
-    addresses); Linux's parent-death signal gives that without any cooperation.
-    """
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def free_port(address: str, preferred: int) -> int:
@@ -80,7 +60,8 @@ class Daemon:
         self.cfg = cfg
         self.state = state
         self.paths = state_paths(state)
-        self.children: dict[str, asyncio.subprocess.Process] = {}
+        self.children: dict[str, children.Child] = {}
+        self.forked: dict[str, tuple[str, str | None, int]] = {}
         self.stopped_nodes: set[str] = set()
         self.restarts: dict[str, int] = {}
         self.tasks: list[asyncio.Task[Any]] = []
@@ -175,29 +156,34 @@ class Daemon:
 
     # ---- children --------------------------------------------------------
 
-    def _argv(self, component: str, node: str | None) -> list[str]:
-        argv = [sys.executable, "-m", f"emunet.{component}", "--state", str(self.state)]
-        if node:
-            argv += ["--node", node]
-        return argv
-
-    async def _spawn(self, name: str, component: str, node: str | None = None) -> None:
+    def _log_path(self, name: str) -> Path:
         logs = self.paths["logs"]
         logs.mkdir(parents=True, exist_ok=True)
-        out = open(logs / f"{name}.log", "ab")
-        env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        proc = await asyncio.create_subprocess_exec(
-            *self._argv(component, node), stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=out, env=env, start_new_session=True, preexec_fn=die_with_parent)
-        out.close()
-        self.children[name] = proc
-        self.tasks.append(asyncio.create_task(self._supervise(name, component, node, proc),
+        return logs / f"{name}.log"
+
+    def _components(self) -> list[tuple[str, str, str | None]]:
+        return ([(c, c, None) for c in CHILD_COMPONENTS]
+                + [(f"kubelet-{n}", "kubelet", n) for n in self.cfg.node_names()])
+
+    def fork_children(self) -> None:
+        """Fork every child from this warm process, before any loop or socket exists."""
+        children.preload()
+        self.forked = {name: (component, node,
+                              children.fork(component, self.state, node, self._log_path(name)))
+                       for name, component, node in self._components()}
+
+    def _adopt(self, name: str, component: str, node: str | None, pid: int) -> None:
+        child = children.Child(pid)
+        self.children[name] = child
+        self.tasks.append(asyncio.create_task(self._supervise(name, component, node, child),
                                               name=f"supervise-{name}"))
 
+    async def _spawn(self, name: str, component: str, node: str | None = None) -> None:
+        pid = children.spawn(component, self.state, node, self._log_path(name))
+        self._adopt(name, component, node, pid)
+
     async def _supervise(self, name: str, component: str, node: str | None,
-                         proc: asyncio.subprocess.Process) -> None:
+                         proc: children.Child) -> None:
         code = await proc.wait()
         if self._stop.is_set() or self.children.get(name) is not proc:
             return
@@ -217,10 +203,7 @@ class Daemon:
         proc = self.children.get(f"kubelet-{node}")
         if proc and proc.returncode is None:
             # SIGKILL to the whole group: the machine dies, with every pod on it.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            proc.killpg(signal.SIGKILL)
             await proc.wait()
 
     async def start_node(self, node: str) -> None:
@@ -256,18 +239,24 @@ class Daemon:
 
     # ---- run -----------------------------------------------------------------
 
-    async def run(self) -> None:
-        from . import controllers
-
+    def prepare(self) -> None:
+        """What the children need before they start: certificates, the port, credentials."""
         paths = self.paths
         self.state.mkdir(parents=True, exist_ok=True)
-        ca_crt, crt, key, token = self._pki()
+        self.ca_crt, self.crt, self.key, self.token = self._pki()
         prev = json.loads(paths["daemon"].read_text()) if paths["daemon"].exists() else {}
         self.cfg.api_port = free_port(self.cfg.api_address,
                                       prev.get("apiPort") or self.cfg.api_port)
         paths["config"].write_text(self.cfg.to_json())
-        server_url = f"https://{self.cfg.api_address}:{self.cfg.api_port}"
-        Credentials(server_url, token, str(ca_crt)).write(paths["creds"])
+        self.server_url = f"https://{self.cfg.api_address}:{self.cfg.api_port}"
+        Credentials(self.server_url, self.token, str(self.ca_crt)).write(paths["creds"])
+
+    async def run(self) -> None:
+        from . import controllers
+
+        paths = self.paths
+        ca_crt, crt, key, token = self.ca_crt, self.crt, self.key, self.token
+        server_url = self.server_url
 
         store = Store(paths["db"])
         api = ApiServer(self.cfg, store, token)
@@ -277,7 +266,9 @@ class Daemon:
         import ssl
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(crt), str(key))
-        runner = web.AppRunner(api.app, access_log=None, handle_signals=False)
+        # Open watches never end by themselves: on shutdown, don't wait for them.
+        runner = web.AppRunner(api.app, access_log=None, handle_signals=False,
+                               shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, self.cfg.api_address, self.cfg.api_port, ssl_context=ctx,
                            backlog=1024)
@@ -293,10 +284,11 @@ class Daemon:
         client = Client(Credentials(server_url, token, str(ca_crt)))
         for C in controllers.CONTROLLERS:
             self.tasks.append(asyncio.create_task(C(client, self.cfg).run(), name=C.__module__))
-        for comp in CHILD_COMPONENTS:
-            await self._spawn(comp, comp)
-        for node in self.cfg.node_names():
-            await self._spawn(f"kubelet-{node}", "kubelet", node)
+        for name, (component, node, pid) in self.forked.items():
+            self._adopt(name, component, node, pid)
+        if not self.forked:
+            for name, component, node in self._components():
+                await self._spawn(name, component, node)
 
         # Written whole or not at all: `emunet up` and the tests poll for it.
         tmp = paths["daemon"].with_suffix(".tmp")
@@ -328,20 +320,13 @@ class Daemon:
 
     async def _shutdown(self, runner: web.AppRunner, client: Client, store: Store) -> None:
         self._stop.set()
-        for name, proc in self.children.items():
-            if proc.returncode is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        for proc in self.children.values():
+            proc.killpg(signal.SIGTERM)
         for proc in self.children.values():
             try:
                 await asyncio.wait_for(proc.wait(), 5)
             except asyncio.TimeoutError:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                proc.killpg(signal.SIGKILL)
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -360,12 +345,21 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = ClusterConfig.from_json((args.state / "config.json").read_text())
+    daemon = Daemon(cfg, args.state)
+    daemon.prepare()
+    if os.environ.get("EMUNET_NO_FORK") != "1":
+        daemon.fork_children()
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(Daemon(cfg, args.state).run())
+    asyncio.run(daemon.run())
+    log.info("daemon stopped")
+    logging.shutdown()
+    # Everything is closed and written; skip the interpreter's teardown, which on
+    # this many loaded modules takes longer than the rest of `emunet down`.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from typing import Any
 from . import kubeconfig
 from .client import Client, Credentials
 from .config import ClusterConfig
-from .daemon import free_port, state_paths
+from .daemon import free_port
+from .paths import state_paths
 
 BLOCKS = range(20, 90)
 LOCK_DIR = Path(tempfile.gettempdir()) / "emunet-blocks"
@@ -87,7 +88,8 @@ class Cluster:
         with open(logs / "daemon.log", "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env,
+                cwd=self.state)
         try:
             self._wait_ready()
         except BaseException:
@@ -150,7 +152,8 @@ class Cluster:
         with open(state_paths(self.state)["logs"] / "daemon.log", "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env,
+                cwd=self.state)
         self._wait_ready()
 
     def __enter__(self) -> "Cluster":

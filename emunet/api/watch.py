@@ -51,7 +51,11 @@ async def serve(server: "ApiServer", request: web.Request, res: Resource,
         await resp.write(_line({"type": "ERROR", "object": e.status()}))
         await resp.write_eof()
         return resp
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionResetError:  # the client left before the stream began
+        server.store.unwatch(watcher)
+        return resp
     first_table = [True]
 
     def render(ev: Event) -> bytes | None:
