@@ -12,9 +12,10 @@ import asyncio
 import json
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -42,7 +43,7 @@ class Credentials:
     ca_file: str | None = None
 
     @classmethod
-    def from_file(cls, path: Path) -> "Credentials":
+    def from_file(cls, path: Path) -> Credentials:
         data = json.loads(path.read_text())
         return cls(data["server"], data["token"], data.get("ca"))
 
@@ -57,7 +58,7 @@ class Client:
         self.creds = creds
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -280,8 +281,7 @@ class Informer:
                     await self._dispatch(etype, obj, prev)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, ApiException, OSError, asyncio.TimeoutError,
-                    ValueError) as e:
+            except (TimeoutError, aiohttp.ClientError, ApiException, OSError, ValueError) as e:
                 log.debug("informer %s: %s; relisting", self.res.plural, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

@@ -102,11 +102,11 @@ class ClusterConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "ClusterConfig":
+    def from_json(cls, text: str) -> ClusterConfig:
         return cls(**json.loads(text))
 
     @classmethod
-    def load(cls, path: Path | None, **overrides: Any) -> "ClusterConfig":
+    def load(cls, path: Path | None, **overrides: Any) -> ClusterConfig:
         data: dict[str, Any] = {}
         written: dict[str, str] = {}  # field -> the key as the user wrote it, for errors
         if path is not None:

@@ -19,7 +19,6 @@ import os
 import secrets
 import signal
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +324,7 @@ class Daemon:
         for proc in self.children.values():
             try:
                 await asyncio.wait_for(proc.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.killpg(signal.SIGKILL)
         for t in self.tasks:
             t.cancel()

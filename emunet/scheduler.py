@@ -285,4 +285,4 @@ class Controller:
 # Imported last on purpose: `emunet.controllers` lists this module's Controller in
 # CONTROLLERS, so whichever of the two is imported first, the other must find
 # this module's names already defined.
-from .controllers import common, workqueue
+from .controllers import common, workqueue  # noqa: E402

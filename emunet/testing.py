@@ -63,7 +63,7 @@ class Cluster:
 
     # ---- lifecycle -------------------------------------------------------
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         block, self._lock = _claim_block()
         self._tmp = tempfile.mkdtemp(prefix=f"emunet-{block}-")
         self.state = Path(self._tmp) / "state"
@@ -156,13 +156,13 @@ class Cluster:
                 cwd=self.state)
         self._wait_ready()
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "Cluster":
+    async def __aenter__(self) -> Cluster:
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(self, *exc: object) -> None:

@@ -95,9 +95,15 @@ def _pss_kib(pid: int) -> int:
 
 def pod_memory(c: Cluster, pods: int) -> dict:
     """PSS of the pod processes: kubelet -> zygote -> one process per container."""
-    assert c.proc is not None
-    kubelets = [p for p in _children(c.proc.pid)
-                if b"emunet.kubelet" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    import json
+    import ssl
+    import urllib.request
+    req = urllib.request.Request(f"{c.server}/emunet/v1/processes",
+                                 headers={"Authorization": f"Bearer {c.creds.token}"})
+    ctx = ssl.create_default_context(cafile=c.creds.ca_file)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        procs = json.loads(resp.read())["children"]
+    kubelets = [info["pid"] for name, info in procs.items() if name.startswith("kubelet-")]
     zygotes = [z for k in kubelets for z in _children(k)]
     containers = [p for z in zygotes for p in _children(z)]
     pss = [_pss_kib(p) for p in containers]

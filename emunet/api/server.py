@@ -14,8 +14,9 @@ import copy
 import hmac
 import json
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -186,7 +187,7 @@ class ApiServer:
 
     def _render(self, request: web.Request, res: Resource, obj: Obj, status: int = 200) -> web.Response:
         if wants_table(request):
-            t = tables.table(res.plural, res.group, [obj], datetime.now(timezone.utc),
+            t = tables.table(res.plural, res.group, [obj], datetime.now(UTC),
                              obj["metadata"].get("resourceVersion", ""),
                              include_object=request.query.get("includeObject", "Metadata"))
             return json_response(t, status)
@@ -204,7 +205,7 @@ class ApiServer:
             return await self._create(request, res, ns)
         if request.method == "DELETE":
             return await self._delete_collection(request, res, ns)
-        raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource")
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
 
     def predicate(self, request: web.Request) -> Callable[[Obj], bool]:
         ls = selectors.parse_label_selector(request.query.get("labelSelector", ""))
@@ -215,7 +216,7 @@ class ApiServer:
         items, rv = self.store.list(self.key(res), ns, self.predicate(request))
         if wants_table(request):
             t = tables.table(res.plural, res.group, [self._present(res, o) for o in items],
-                             datetime.now(timezone.utc), str(rv),
+                             datetime.now(UTC), str(rv),
                              include_object=request.query.get("includeObject", "Metadata"))
             return json_response(t)
         for o in items:

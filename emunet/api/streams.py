@@ -38,7 +38,7 @@ def _container(pod: dict[str, Any], wanted: str | None, sub: str) -> str:
     return wanted
 
 
-def _kubelet_url(server: "ApiServer", pod: dict[str, Any]) -> str:
+def _kubelet_url(server: ApiServer, pod: dict[str, Any]) -> str:
     node_name = pod["spec"].get("nodeName")
     name = pod["metadata"]["name"]
     if not node_name:
@@ -62,7 +62,7 @@ def _waiting_reason(pod: dict[str, Any], container: str) -> str | None:
     return "ContainerCreating"
 
 
-async def proxy(server: "ApiServer", request: web.Request, pod: dict[str, Any],
+async def proxy(server: ApiServer, request: web.Request, pod: dict[str, Any],
                 sub: str) -> web.StreamResponse:
     if sub == "portforward":
         raise errors.ApiError("port-forward is not supported by emunet: reach the pod IP "
@@ -152,7 +152,7 @@ async def _relay_ws(request: web.Request, url: str, query: list[tuple[str, str]]
             if tasks[0] not in done:
                 try:
                     await asyncio.wait_for(tasks[0], 5)
-                except (asyncio.TimeoutError, ConnectionResetError):
+                except (TimeoutError, ConnectionResetError):
                     pass
         finally:
             for t in tasks:

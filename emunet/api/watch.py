@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 BOOKMARK_SECONDS = 5.0
 
 
-async def serve(server: "ApiServer", request: web.Request, res: Resource,
+async def serve(server: ApiServer, request: web.Request, res: Resource,
                 ns: str | None) -> web.StreamResponse:
     q = request.query
     rv_text = q.get("resourceVersion", "")
@@ -74,7 +74,7 @@ async def serve(server: "ApiServer", request: web.Request, res: Resource,
         obj = dict(ev.obj)
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         if as_table:
-            body: Any = tables.table(res.plural, res.group, [obj], datetime.now(timezone.utc),
+            body: Any = tables.table(res.plural, res.group, [obj], datetime.now(UTC),
                                      str(ev.rv), include_object=include,
                                      with_columns=first_table[0])
             first_table[0] = False
@@ -104,7 +104,7 @@ async def serve(server: "ApiServer", request: web.Request, res: Resource,
                     break
             try:
                 ev = await asyncio.wait_for(watcher.queue.get(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if bookmarks:
                     await resp.write(_line({"type": "BOOKMARK", "object": {
                         "kind": res.kind, "apiVersion": res.api_version,

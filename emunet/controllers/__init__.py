@@ -5,9 +5,15 @@ forever; the daemon starts one task per entry of CONTROLLERS.
 """
 from __future__ import annotations
 
-from . import (deployment, garbagecollector, nodelifecycle, replicaset, serviceaccount,
-               serviceloadbalancer)
 from .. import scheduler
+from . import (
+               deployment,
+               garbagecollector,
+               nodelifecycle,
+               replicaset,
+               serviceaccount,
+               serviceloadbalancer,
+)
 
 CONTROLLERS = [
     deployment.Controller,

@@ -11,9 +11,9 @@ import asyncio
 import io
 import ipaddress
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
