@@ -118,6 +118,8 @@ class NodeAgent:
         self.client, self.cfg, self.name = client, cfg, name
 
     async def register(self) -> None:
+        # The kubelet starts alongside the API server: retry soon, then back off.
+        delay = 0.02
         while True:
             try:
                 try:
@@ -132,8 +134,10 @@ class NodeAgent:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the API may not be up yet
-                log.warning("node registration failed: %s; retrying", e)
-                await asyncio.sleep(0.5)
+                log.log(logging.INFO if delay < 0.5 else logging.WARNING,
+                        "node registration failed: %s; retrying", e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def update_status(self) -> None:
         node = await self.client.get(NODES, self.name)
