@@ -162,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
         d.check(f"NodePort {ext}:{nodeport}", "Welcome to nginx!" in out)
 
     d.say("Make it a LoadBalancer: an external IP from the pool (19)")
-    d.sh("kubectl patch svc my-nginx -p '{\"spec\":{\"type\":\"LoadBalancer\"}}'  "
-         "# the tutorial uses kubectl edit", check=True)
+    # `kubectl edit`, with a sed in the editor's place to change `type: NodePort`.
+    d.sh("KUBE_EDITOR=\"sed -i 's/type: NodePort/type: LoadBalancer/'\" kubectl edit svc my-nginx",
+         check=True)
     out = d.wait("kubectl get svc my-nginx", lambda o: "<pending>" not in o and "LoadBalancer" in o)
     print(out.rstrip())
     lb = d.jsonpath("svc my-nginx", "{.status.loadBalancer.ingress[0].ip}")
