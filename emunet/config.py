@@ -47,6 +47,9 @@ class ClusterConfig:
     node_grace_seconds: float = 4.0
     eviction_seconds: float = 2.0
     heartbeat_seconds: float = 1.0
+    # The kubelet's CrashLoopBackOff base delay, doubling to 300 s (Kubernetes: 10 s;
+    # tests shorten it to see the back-off cycle quickly).
+    crash_backoff_seconds: float = 10.0
     images: dict[str, str] = field(default_factory=dict)
     # Tests run clusters without the per-pod namespaces when set.
     sandbox: bool = True

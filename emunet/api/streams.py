@@ -23,6 +23,7 @@ PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 
 def _container(pod: dict[str, Any], wanted: str | None, sub: str) -> str:
     names = [c["name"] for c in pod["spec"].get("containers", [])]
+    init_names = [c["name"] for c in pod["spec"].get("initContainers") or []]
     name = pod["metadata"]["name"]
     if not wanted:
         default = (pod["metadata"].get("annotations") or {}).get(
@@ -31,9 +32,11 @@ def _container(pod: dict[str, Any], wanted: str | None, sub: str) -> str:
             return default
         if len(names) == 1 or sub != "log":
             return names[0]
+        more = (f" or one of the init containers: [{' '.join(init_names)}]"
+                if init_names else "")
         raise errors.BadRequest(f"a container name must be specified for pod {name}, "
-                                f"choose one of: [{' '.join(names)}]")
-    if wanted not in names:
+                                f"choose one of: [{' '.join(names)}]{more}")
+    if wanted not in names and wanted not in init_names:
         raise errors.BadRequest(f"container {wanted} is not valid for pod {name}")
     return wanted
 
@@ -54,7 +57,9 @@ def _kubelet_url(server: ApiServer, pod: dict[str, Any]) -> str:
 
 
 def _waiting_reason(pod: dict[str, Any], container: str) -> str | None:
-    for cs in pod.get("status", {}).get("containerStatuses") or []:
+    status = pod.get("status", {})
+    for cs in (status.get("containerStatuses") or []) + \
+            (status.get("initContainerStatuses") or []):
         if cs.get("name") == container:
             if "waiting" in cs.get("state", {}) and not cs.get("lastState", {}).get("terminated"):
                 return cs["state"]["waiting"].get("reason", "ContainerCreating")

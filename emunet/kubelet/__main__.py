@@ -49,8 +49,9 @@ async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credential
         await server.start(host, node.KUBELET_PORT)
         tasks = [asyncio.create_task(agent.heartbeat(), name="heartbeat"),
                  asyncio.create_task(mgr.run(), name="pods")]
-        log.info("kubelet %s ready: API on http://%s:%d, sandbox %s", args.node, host,
-                 node.KUBELET_PORT, "on" if use_sandbox else "off")
+        log.info("kubelet %s ready: API on http://%s:%d, sandbox %s, PID namespace %s",
+                 args.node, host, node.KUBELET_PORT, "on" if use_sandbox else "off",
+                 "on" if rt.pid_namespace else "off")
         await asyncio.wait([asyncio.create_task(stop.wait()), *tasks],
                            return_when=asyncio.FIRST_COMPLETED)
         for t in tasks:
@@ -66,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m emunet.kubelet")
     p.add_argument("--state", type=Path, required=True)
     p.add_argument("--node", required=True)
-    p.add_argument("--backoff", type=float,
-                   default=float(os.environ.get("EMUNET_CRASH_BACKOFF", "10")),
-                   help="CrashLoopBackOff base delay in seconds (Kubernetes: 10)")
+    env_backoff = os.environ.get("EMUNET_CRASH_BACKOFF")
+    p.add_argument("--backoff", type=float, default=float(env_backoff) if env_backoff else None,
+                   help="CrashLoopBackOff base delay in seconds (default: the cluster "
+                        "config's crashBackoffSeconds; Kubernetes: 10)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s kubelet[{args.node}] %(levelname)s %(message)s")
     cfg = ClusterConfig.from_json((args.state / "config.json").read_text())
     creds = Credentials.from_file(args.state / "credentials.json")
+    if args.backoff is None:
+        args.backoff = cfg.crash_backoff_seconds
     use_sandbox = False
     if cfg.sandbox:
         reason = sandbox.available(str(args.state / "nodes" / args.node / "probe"))

@@ -81,6 +81,10 @@ class Container:
         self.name: str = spec["name"]
         self.init = init
         self.state = status.ContainerState(self.name, spec.get("image", ""))
+        inits = worker.pod["spec"].get("initContainers") or []
+        if inits and not (init and inits[0].get("name") == self.name):
+            # What the kubelet reports for containers behind a pending init container.
+            self.state.reason = "PodInitializing"
         self.run: Run | None = None
         # The environment the running process got: `kubectl exec` sees this one, so a
         # Service created since the container started does not appear in it.
@@ -168,7 +172,8 @@ class Container:
         self.state = status.ContainerState(
             self.name, self.state.image, state="running", reason="", started_at=now,
             restart_count=restart, last=self.state.last, container_id=f"emunet://{cid}",
-            ready=not self.spec.get("readinessProbe"),
+            # A startup probe gates readiness too: not ready before it passes.
+            ready=not self.spec.get("readinessProbe") and not self.spec.get("startupProbe"),
             started=not self.spec.get("startupProbe"))
         w.event("Normal", "Created", f"Created container: {self.name}")
         w.event("Normal", "Started", f"Started container {self.name}")

@@ -109,13 +109,13 @@ def render(lines: list[bytes], *, timestamps: bool, since: float | None) -> list
         if rec is None:
             continue
         ts, _stream, text = rec
-        if since is not None and _parse_ts(ts) < since:
+        if since is not None and parse_ts(ts) < since:
             continue
         out.append((ts.encode() + b" " + text) if timestamps else text)
     return out
 
 
-def _parse_ts(ts: str) -> float:
+def parse_ts(ts: str) -> float:
     base, _, frac = ts.rstrip("Z").partition(".")
     d = dt.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
     return d.timestamp() + (float("0." + frac) if frac else 0.0)

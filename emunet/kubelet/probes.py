@@ -1,17 +1,25 @@
-"""Readiness, liveness and startup probes, with Kubernetes' defaults.
+"""Readiness, liveness and startup probes, with Kubernetes' defaults and words.
 
 httpGet (to the pod IP unless `host` is set; 200-399 passes), tcpSocket
 (a connect), and exec (the command in the container's namespaces; exit 0
-passes). Defaults as in the API: periodSeconds 10, timeoutSeconds 1,
-successThreshold 1, failureThreshold 3, initialDelaySeconds 0. Until a
-startup probe succeeds, the other probes wait and `started` is false.
-Readiness sets the container's `ready`; liveness failing failureThreshold
-times in a row kills the container, which then restarts by its policy.
+passes, its output is the failure message). Defaults as in the API:
+periodSeconds 10, timeoutSeconds 1, successThreshold 1, failureThreshold 3,
+initialDelaySeconds 0. Until a startup probe succeeds, the other probes wait
+and the container is neither `started` nor ready. Readiness sets the
+container's `ready`; liveness (or startup) failing failureThreshold times in
+a row stops the container as the kubelet does, SIGTERM then SIGKILL after
+the grace period, and it restarts by the pod's restartPolicy.
+
+Failure messages are what the kubelet's Go prober prints, since users grep
+events for them: `HTTP probe failed with statuscode: 404`, `Get "http://
+10.244.1.2:80/": dial tcp 10.244.1.2:80: connect: connection refused`.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("emunet.kubelet.probes")
 Obj = dict[str, Any]
+MAX_OUTPUT = 10 * 1024   # the kubelet keeps at most 10 KiB of an exec probe's output
 
 
 def _port(spec: Obj, container: Obj) -> int:
@@ -37,38 +46,126 @@ def _port(spec: Obj, container: Obj) -> int:
     raise ValueError(f"port {port!r} not found in the container's ports")
 
 
+def dial_error(host: str, port: int, e: BaseException) -> str:
+    """An OSError from a connect, as Go's net.Dial words it."""
+    if isinstance(e, TimeoutError):
+        return f"dial tcp {host}:{port}: i/o timeout"
+    code = getattr(e, "errno", None)
+    if code is None and e.__cause__ is not None:
+        code = getattr(e.__cause__, "errno", None)
+    if code is None:
+        for arg in getattr(e, "args", ()):
+            code = getattr(arg, "errno", None) or code
+    text = {errno.ECONNREFUSED: "connection refused", errno.EHOSTUNREACH: "no route to host",
+            errno.ENETUNREACH: "network is unreachable",
+            errno.ECONNRESET: "connection reset by peer"}.get(code or 0)
+    if text is None:
+        text = os.strerror(code).lower() if code else str(e)
+    return f"dial tcp {host}:{port}: connect: {text}"
+
+
+async def _http(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
+    h = probe["httpGet"]
+    host = h.get("host") or w.ip
+    port = _port(h, c.spec)
+    scheme = (h.get("scheme") or "HTTP").lower()
+    path = h.get("path") or "/"
+    url = f"{scheme}://{host}:{port}{path if path.startswith('/') else '/' + path}"
+    headers = {"User-Agent": "kube-probe/1.32", "Accept": "*/*"}
+    headers.update({x["name"]: x["value"] for x in h.get("httpHeaders") or []})
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
+            async with s.get(url, headers=headers, ssl=False, allow_redirects=False) as r:
+                ok = 200 <= r.status < 400
+                return ok, f"HTTP probe failed with statuscode: {r.status}"
+    except TimeoutError:
+        return False, (f'Get "{url}": context deadline exceeded (Client.Timeout exceeded '
+                       f"while awaiting headers)")
+    except aiohttp.ClientConnectorError as e:
+        return False, f'Get "{url}": {dial_error(host, port, e.os_error)}'
+    except aiohttp.ServerDisconnectedError:
+        return False, f'Get "{url}": EOF'
+    except aiohttp.ClientError as e:
+        return False, f'Get "{url}": {e}'
+
+
+async def _tcp(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
+    t = probe["tcpSocket"]
+    host = t.get("host") or w.ip
+    port = _port(t, c.spec)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError) as e:
+        return False, dial_error(host, port, e)
+    writer.close()
+    return True, ""
+
+
+async def _exec(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
+    """Run the command in the container; its stdout and stderr are the message."""
+    argv = list(probe["exec"].get("command") or [])
+    if c.run is None or not argv:
+        return False, "container is not running"
+    loop = asyncio.get_running_loop()
+    out_r, out_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        pid = await w.mgr.runtime.spawn(w.exec_request(c, argv, False), [null, out_w, out_w])
+    finally:
+        os.close(out_w)
+        os.close(null)
+    chunks: list[bytes] = []
+    eof = loop.create_future()
+    os.set_blocking(out_r, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(out_r, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            if sum(map(len, chunks)) < MAX_OUTPUT:
+                chunks.append(data)
+            return
+        loop.remove_reader(out_r)
+        if not eof.done():
+            eof.set_result(None)
+
+    loop.add_reader(out_r, readable)
+    try:
+        try:
+            code = await asyncio.wait_for(w.mgr.runtime.wait(pid), timeout)
+        except TimeoutError:
+            w.mgr.runtime.kill(pid, signal.SIGKILL)
+            return False, f'command "{" ".join(argv)}" timed out'
+        try:
+            await asyncio.wait_for(asyncio.shield(eof), 0.2)
+        except TimeoutError:
+            pass
+    finally:
+        loop.remove_reader(out_r)
+        os.close(out_r)
+    output = b"".join(chunks)[:MAX_OUTPUT].decode("utf-8", "replace")
+    return code == 0, output
+
+
 async def probe_once(probe: Obj, c: Container, w: PodWorker) -> tuple[bool, str]:
-    timeout = float(probe.get("timeoutSeconds", 1))
+    """One probe: (passed, the message the kubelet reports when it failed)."""
+    timeout = float(probe.get("timeoutSeconds") or 1)
     try:
         if "httpGet" in probe:
-            h = probe["httpGet"]
-            host = h.get("host") or w.ip
-            scheme = (h.get("scheme") or "HTTP").lower()
-            url = f"{scheme}://{host}:{_port(h, c.spec)}{h.get('path', '/')}"
-            headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
-                async with s.get(url, headers=headers, ssl=False,
-                                 allow_redirects=False) as r:
-                    ok = 200 <= r.status < 400
-                    return ok, f"HTTP probe failed with statuscode: {r.status}"
+            return await _http(probe, c, w, timeout)
         if "tcpSocket" in probe:
-            t = probe["tcpSocket"]
-            host = t.get("host") or w.ip
-            port = _port(t, c.spec)
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-            writer.close()
-            return True, ""
+            return await _tcp(probe, c, w, timeout)
         if "exec" in probe:
-            code = await asyncio.wait_for(w.exec_simple(c.name, probe["exec"]["command"]),
-                                          timeout)
-            return code == 0, f"command exited with {code}"
-        if "grpc" in probe:
-            return True, ""
+            return await _exec(probe, c, w, timeout)
     except asyncio.CancelledError:
         raise
-    except (TimeoutError, OSError, aiohttp.ClientError, ValueError) as e:
-        return False, f"probe error: {e or type(e).__name__}"
-    return True, ""
+    except (OSError, ValueError) as e:
+        return False, str(e)
+    return True, ""   # grpc: not emulated, counted as passing
 
 
 class Prober:
@@ -84,7 +181,8 @@ class Prober:
             return None
         p = cls(c, w)
         if spec.get("startupProbe"):
-            p.tasks.append(asyncio.create_task(p._loop("startup", spec["startupProbe"])))
+            p.tasks.append(asyncio.create_task(p._loop("startup", spec["startupProbe"]),
+                                               name=f"probe-startup-{c.name}"))
         else:
             p.started.set()
         for kind in ("readiness", "liveness"):
@@ -94,9 +192,13 @@ class Prober:
         return p
 
     async def stop(self) -> None:
+        me = asyncio.current_task()
         for t in self.tasks:
-            t.cancel()
+            if t is not me:
+                t.cancel()
         for t in self.tasks:
+            if t is me:
+                continue
             try:
                 await t
             except asyncio.CancelledError:
@@ -105,10 +207,10 @@ class Prober:
     async def _loop(self, kind: str, probe: Obj) -> None:
         if kind != "startup":
             await self.started.wait()
-        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
-        period = float(probe.get("periodSeconds", 10))
-        need_ok = int(probe.get("successThreshold", 1))
-        need_fail = int(probe.get("failureThreshold", 3))
+        await asyncio.sleep(float(probe.get("initialDelaySeconds") or 0))
+        period = float(probe.get("periodSeconds") or 10)
+        need_ok = int(probe.get("successThreshold") or 1)
+        need_fail = int(probe.get("failureThreshold") or 3)
         oks = fails = 0
         while True:
             ok, msg = await probe_once(probe, self.c, self.w)
@@ -123,19 +225,32 @@ class Prober:
                     self.c.state.ready = ready
                     self.w.kick()
             if not ok:
-                self.w.event("Warning", "Unhealthy",
-                             f"{kind.capitalize()} probe failed: {msg}")
+                self.w.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {msg}")
             if kind == "startup" and ok:
                 self.c.state.started = True
+                if not self.c.spec.get("readinessProbe"):
+                    self.c.state.ready = True
                 self.started.set()
                 self.w.kick()
                 return
             if kind in ("liveness", "startup") and fails >= need_fail:
                 self.w.event("Normal", "Killing", f"Container {self.c.name} failed {kind} "
                              f"probe, will be restarted")
-                run = self.c.run
-                if run is not None:
-                    self.w.mgr.runtime.kill(run.pid, signal.SIGKILL)
+                await self._kill(probe)
                 return
             await asyncio.sleep(period)
 
+    async def _kill(self, probe: Obj) -> None:
+        """Stop the container as the kubelet does: SIGTERM, SIGKILL after the grace."""
+        run = self.c.run
+        if run is None or run.exited.done():
+            return
+        grace = probe.get("terminationGracePeriodSeconds")
+        if grace is None:
+            grace = self.w.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        rt = self.w.mgr.runtime
+        rt.kill(run.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        try:
+            await asyncio.wait_for(asyncio.shield(run.exited), max(float(grace), 0.01))
+        except TimeoutError:
+            rt.kill(run.pid, signal.SIGKILL)

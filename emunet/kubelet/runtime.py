@@ -15,6 +15,18 @@ reaps children on SIGCHLD and reports `{"exit": pid, "code": n}` (128+signal
 for a killed process, as container runtimes report) on a second socketpair
 the kubelet reads from its loop. The zygote dies with the kubelet, so every
 pod dies with its node.
+
+PDEATHSIG only reaches a container's first process: its own children (the
+`sleep` under `sh -c 'while true; do sleep 1; done'`) would be orphaned and
+live on. So, where it may (root), the kubelet starts the zygote as the init
+of a new PID namespace, one per node: when the zygote dies (the node is
+stopped, or its kubelet is killed), the kernel SIGKILLs every process in the
+namespace, whatever session it made or however it daemonised, and no
+cgroup or reaper has to survive the kill to do it. Pids inside the namespace
+are not the host's, so each child reports its host pid (read from the
+host's /proc) to the zygote before it does anything else; the kubelet only
+ever sees host pids. Orphans reparent to the zygote, which reaps them
+without reporting them.
 """
 from __future__ import annotations
 
@@ -118,6 +130,9 @@ def serve(req_sock: socket.socket, ev_sock: socket.socket) -> None:
     def send(msg: dict[str, Any]) -> None:
         ev_sock.sendall(json.dumps(msg).encode())
 
+    own_namespace = os.getpid() == 1
+    mine: dict[int, int] = {}   # pid in our namespace -> host pid, for the children we forked
+
     while True:
         for key, _ in sel.select():
             if key.fileobj is req_sock:
@@ -128,14 +143,22 @@ def serve(req_sock: socket.socket, ev_sock: socket.socket) -> None:
                 if not data:
                     os._exit(0)
                 req = json.loads(data)
+                report_r, report_w = os.pipe() if own_namespace else (-1, -1)
                 pid = os.fork()
                 if pid == 0:
                     req_sock.close()
                     ev_sock.close()
+                    if own_namespace:
+                        _report_host_pid(report_w)
                     _child(req, fds)
                 for fd in fds:
                     os.close(fd)
-                send({"id": req["id"], "pid": pid})
+                host_pid = pid
+                if own_namespace:
+                    os.close(report_w)
+                    host_pid = _read_host_pid(report_r, pid)
+                mine[pid] = host_pid
+                send({"id": req["id"], "pid": host_pid})
             else:
                 os.read(rfd, 4096)
                 while True:
@@ -145,7 +168,34 @@ def serve(req_sock: socket.socket, ev_sock: socket.socket) -> None:
                         break
                     if pid == 0:
                         break
-                    send({"exit": pid, "code": exit_code(status)})
+                    if pid in mine:
+                        send({"exit": mine.pop(pid), "code": exit_code(status)})
+
+
+def _report_host_pid(fd: int) -> None:
+    """In a child in the node's PID namespace: tell the zygote our pid on the host.
+
+    /proc is the host's mount, so its `self` link names the host pid.
+    """
+    try:
+        os.write(fd, os.readlink("/proc/self").encode())
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _read_host_pid(fd: int, fallback: int) -> int:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 32)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return int(data) if data.isdigit() else fallback
 
 
 # ---- the kubelet's side -----------------------------------------------------
@@ -157,16 +207,28 @@ class Runtime:
         self._req: socket.socket | None = None
         self._ev: socket.socket | None = None
         self.zygote_pid = 0
+        self.pid_namespace = False
         self._next = 0
         self._spawns: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early: dict[int, int] = {}
         self._reader: asyncio.Task[None] | None = None
 
-    def fork(self) -> None:
+    def fork(self, pid_namespace: bool = True) -> None:
+        """Start the zygote; in a PID namespace of its own when `pid_namespace` and allowed."""
         req_parent, req_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ev_parent, ev_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        restore = None
+        if pid_namespace:
+            try:
+                restore = sandbox.pid_namespace_for_children()
+            except OSError as e:
+                log.warning("pods share the host's PID namespace (%s): a stopped node's "
+                            "containers die, but processes they started may outlive them", e)
+        self.pid_namespace = restore is not None
         pid = os.fork()
+        if restore is not None and pid != 0:
+            sandbox.restore_pid_namespace(restore)
         if pid == 0:
             req_parent.close()
             ev_parent.close()

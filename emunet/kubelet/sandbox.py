@@ -16,8 +16,12 @@ In the freshly forked container process, before exec, `enter()`:
      overlaid, so a missing top-level directory such as `/data` is skipped
      with a line on the container's stderr; the volume is still readable at
      the host path given in EMUNET_MOUNTS.
+  6. in the node's PID namespace, mounts a /proc of that namespace, so pids
+     a pod's processes see and /proc agree.
 `join()` moves an exec'd process into a running container's namespaces.
 `available()` checks once, in a throwaway child, that all of this works.
+`pid_namespace_for_children()` gives the node's zygote a PID namespace of its
+own (see runtime.py): when it dies, the kernel kills everything in it.
 """
 from __future__ import annotations
 
@@ -28,7 +32,11 @@ from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
 MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
@@ -122,6 +130,43 @@ def enter(spec: dict[str, Any]) -> None:
         _mount(src, dst, None, MS_BIND | MS_REC, None)
         if m.get("ro"):
             _mount("none", dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+    _remount_proc()
+
+
+def _remount_proc() -> None:
+    """In the node's PID namespace, give the pod a /proc of that namespace.
+
+    The host's /proc names processes by host pids, so `/proc/$$` would be
+    another process (or none) for a shell that sees its own pid as 42.
+    """
+    try:
+        if os.readlink("/proc/self") == str(os.getpid()):
+            return   # the host's PID namespace: its /proc is right
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    except OSError as e:
+        print(f"emunet: /proc stays the host's: {e}", file=sys.stderr)
+
+
+def pid_namespace_for_children() -> int:
+    """Make this process's next child the init of a new PID namespace.
+
+    Returns an fd of the current namespace for `restore_pid_namespace()`, so that
+    only that one child (the zygote) starts the new namespace.
+    """
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    if _libc.unshare(CLONE_NEWPID) != 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}")
+    return fd
+
+
+def restore_pid_namespace(fd: int) -> None:
+    """Later children start in this process's own PID namespace again."""
+    try:
+        _check(_libc.setns(fd, CLONE_NEWPID), "setns pid")
+    finally:
+        os.close(fd)
 
 
 def join(pid: int) -> None:

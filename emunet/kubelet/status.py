@@ -148,7 +148,9 @@ def pod_status(pod: Obj, init: list[ContainerState], main: list[ContainerState],
     ready_msg = "" if done else f"containers with unready status: [{' '.join(unready)}]"
     conds = [
         _condition(old_conds, "PodReadyToStartContainers", sandbox_ready and not done, now),
-        _condition(old_conds, "Initialized", not pending_init or done, now,
+        # A pod that failed in an init container stays not Initialized (kubectl then
+        # shows Init:Error); only a Succeeded pod counts as initialized regardless.
+        _condition(old_conds, "Initialized", not pending_init or ph == "Succeeded", now,
                    "ContainersNotInitialized",
                    f"containers with incomplete status: [{' '.join(pending_init)}]"),
         _condition(old_conds, "Ready", ready, now, ready_reason, ready_msg),

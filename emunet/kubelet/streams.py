@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import struct
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,12 @@ class KubeletServer:
         timestamps = _flag(request, "timestamps")
         since = None
         if request.query.get("sinceSeconds"):
-            since = __import__("time").time() - float(request.query["sinceSeconds"])
+            since = time.time() - float(request.query["sinceSeconds"])
+        elif request.query.get("sinceTime"):
+            try:
+                since = logs.parse_ts(request.query["sinceTime"])
+            except ValueError:
+                raise web.HTTPBadRequest(text="sinceTime: not an RFC3339 time") from None
         tail_n = int(request.query["tailLines"]) if request.query.get("tailLines") else None
         limit = int(request.query["limitBytes"]) if request.query.get("limitBytes") else None
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})

@@ -74,6 +74,18 @@ def test_completed_pod_is_not_ready():
     assert st["phase"] == "Succeeded" and ready["reason"] == "PodCompleted"
 
 
+def test_pod_failed_in_an_init_container_is_not_initialized():
+    pod = dict(POD, spec={"restartPolicy": "Never"})
+    st = pod_status(pod, [CS("setup", "busybox", **DONE1)],
+                    [CS("c", "busybox", reason="PodInitializing")], pod_ip="x", host_ip="h",
+                    start_time="t0", now="t1", sandbox_ready=True)
+    init = next(c for c in st["conditions"] if c["type"] == "Initialized")
+    assert st["phase"] == "Failed"
+    assert (init["status"], init["reason"], init["message"]) == \
+        ("False", "ContainersNotInitialized", "containers with incomplete status: [setup]")
+    assert st["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+
+
 @pytest.mark.parametrize("image,ref", [
     ("nginx", "docker.io/library/nginx:latest"),
     ("radial/busyboxplus:curl", "docker.io/radial/busyboxplus:curl"),
