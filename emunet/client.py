@@ -4,7 +4,21 @@ Components reach the cluster only through this client, as Kubernetes
 components reach the apiserver only through client-go. An informer lists,
 then watches from the list's resourceVersion, keeps a cache, and relists on
 410 Gone or a broken stream (kopf's and client-go's reflector loop), calling
-the handlers with (event type, object, old object).
+the handlers with (event type, object, old object). Components that share a
+client share informers too (`Informer.shared`, client-go's shared informer
+factory): the controllers in the daemon hold one watch and one cache of pods
+between them, not one each, so a pod event is sent, decoded and kept once.
+Handlers must therefore treat cached objects as read only, as client-go's do.
+
+Requests, events and watches use separate connection pools. A watch holds
+its connection for as long as it runs; requests share a few keep-alive
+connections, so a burst of them queues for a warm connection instead of
+opening, and TLS-handshaking, one connection per request, which costs both
+ends more than the requests themselves (client-go gets the same from HTTP/2,
+which multiplexes every request on one connection). Events have a pool of
+their own, as client-go records them through a broadcaster apart from its
+requests: a node starting fifty pods posts a hundred and fifty events, which
+must not queue ahead of the status writes that make those pods Ready.
 """
 from __future__ import annotations
 
@@ -25,6 +39,8 @@ from .resources import Resource
 log = logging.getLogger("emunet.client")
 Obj = dict[str, Any]
 Handler = Callable[[str, Obj, Obj | None], Awaitable[None] | None]
+REQUEST_CONNECTIONS = 8  # requests in flight at once per client
+EVENT_CONNECTIONS = 2  # event posts in flight at once per client
 
 
 class ApiException(Exception):
@@ -57,6 +73,10 @@ class Client:
     def __init__(self, creds: Credentials) -> None:
         self.creds = creds
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
+        self._event_session: aiohttp.ClientSession | None = None
+        self._ssl: ssl.SSLContext | bool | None = None
+        self.informers: dict[tuple[str, str, str | None, str, str], Informer] = {}
 
     async def __aenter__(self) -> Client:
         return self
@@ -65,28 +85,48 @@ class Client:
         await self.close()
 
     def session(self) -> aiohttp.ClientSession:
+        """The session for requests: a small pool of keep-alive connections."""
         if self._session is None or self._session.closed:
-            ctx: ssl.SSLContext | bool = False
-            if self.creds.ca_file:
-                ctx = ssl.create_default_context(cafile=self.creds.ca_file)
-            conn = aiohttp.TCPConnector(ssl=ctx, limit=64)
-            self._session = aiohttp.ClientSession(
-                base_url=self.creds.server, connector=conn,
-                headers={"Authorization": f"Bearer {self.creds.token}"},
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+            self._session = self._new_session(REQUEST_CONNECTIONS)
         return self._session
 
+    def event_session(self) -> aiohttp.ClientSession:
+        """The session for recording events, apart from the requests that change objects."""
+        if self._event_session is None or self._event_session.closed:
+            self._event_session = self._new_session(EVENT_CONNECTIONS)
+        return self._event_session
+
+    def watch_session(self) -> aiohttp.ClientSession:
+        """The session for watches: one connection each, as many as there are watches."""
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = self._new_session(0)
+        return self._watch_session
+
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        if self._ssl is None:
+            # One context for every pool: loading the CA file is the costly part.
+            self._ssl = False
+            if self.creds.ca_file:
+                self._ssl = ssl.create_default_context(cafile=self.creds.ca_file)
+        conn = aiohttp.TCPConnector(ssl=self._ssl, limit=limit)
+        return aiohttp.ClientSession(
+            base_url=self.creds.server, connector=conn,
+            headers={"Authorization": f"Bearer {self.creds.token}"},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._event_session, self._watch_session):
+            if session is not None:
+                await session.close()
 
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: dict[str, str] | None = None,
-                      content_type: str = "application/json") -> Any:
+                      content_type: str = "application/json",
+                      session: aiohttp.ClientSession | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
-        async with self.session().request(method, path, data=data, params=params,
-                                          headers=headers) as resp:
+        async with (session or self.session()).request(method, path, data=data, params=params,
+                                                       headers=headers) as resp:
             text = await resp.read()
             try:
                 payload = json.loads(text) if text else None
@@ -167,7 +207,8 @@ class Client:
               "firstTimestamp": now, "lastTimestamp": now, "count": 1,
               "reportingComponent": component, "reportingInstance": host or ""}
         try:
-            await self.request("POST", f"/api/v1/namespaces/{ns}/events", body=ev)
+            await self.request("POST", f"/api/v1/namespaces/{ns}/events", body=ev,
+                               session=self.event_session())
         except (ApiException, aiohttp.ClientError) as e:
             log.debug("event not recorded: %s", e)
 
@@ -179,14 +220,16 @@ class Client:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
-        async with self.session().get(res.path(namespace), params=params) as resp:
+        async with self.watch_session().get(res.path(namespace), params=params) as resp:
             if resp.status >= 400:
                 raise ApiException(resp.status, await resp.json(content_type=None))
             buf = b""
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                # One split per chunk: a chunk may carry many events, and splitting
+                # them off one at a time would copy the rest of the chunk each time.
+                lines = (buf + chunk).split(b"\n")
+                buf = lines.pop()
+                for line in lines:
                     if line.strip():
                         yield json.loads(line)
 
@@ -197,8 +240,7 @@ class Informer:
     def __init__(self, client: Client, res: Resource | str, namespace: str | None = None,
                  label_selector: str = "", field_selector: str = "") -> None:
         self.client = client
-        self.res = resources.by_plural(*res.split("/")[::-1]) if isinstance(res, str) and "/" in res \
-            else (resources.by_plural(res) if isinstance(res, str) else res)
+        self.res = _resource(res)
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -206,9 +248,30 @@ class Informer:
         self.handlers: list[Handler] = []
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._users = 0
+        self._late: set[asyncio.Future[Any]] = set()
+
+    @classmethod
+    def shared(cls, client: Client, res: Resource | str, namespace: str | None = None,
+               label_selector: str = "", field_selector: str = "") -> Informer:
+        """The informer of this client for this selection, made on first use."""
+        r = _resource(res)
+        key = (r.group, r.plural, namespace, label_selector, field_selector)
+        inf = client.informers.get(key)
+        if inf is None:
+            inf = client.informers[key] = cls(client, r, namespace, label_selector,
+                                              field_selector)
+        return inf
 
     def add_handler(self, handler: Handler) -> None:
         self.handlers.append(handler)
+        # A handler added to a running shared informer first sees what it holds.
+        for obj in list(self.cache.values()):
+            r = handler("ADDED", obj, None)
+            if asyncio.iscoroutine(r):
+                fut = asyncio.ensure_future(r)
+                self._late.add(fut)
+                fut.add_done_callback(self._late.discard)
 
     def items(self) -> list[Obj]:
         return list(self.cache.values())
@@ -217,10 +280,16 @@ class Informer:
         return self.cache.get((namespace or "", name))
 
     def start(self) -> asyncio.Task[None]:
-        self._task = asyncio.create_task(self._run(), name=f"informer-{self.res.plural}")
+        """Start, or join if already running; each start is matched by a `stop`."""
+        self._users += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"informer-{self.res.plural}")
         return self._task
 
     async def stop(self) -> None:
+        self._users = max(self._users - 1, 0)
+        if self._users:
+            return  # another user of a shared informer still needs it
         if self._task is not None:
             self._task.cancel()
             try:
@@ -285,3 +354,12 @@ class Informer:
                 log.debug("informer %s: %s; relisting", self.res.plural, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+
+def _resource(res: Resource | str) -> Resource:
+    """A resource, or its plural ("pods") or group-qualified plural ("apps/deployments")."""
+    if isinstance(res, Resource):
+        return res
+    if "/" in res:
+        return resources.by_plural(*res.split("/")[::-1])
+    return resources.by_plural(res)

@@ -12,7 +12,9 @@ message is upstream's FitError text, so `kubectl describe pod` reads the same.
 
 A pod just bound is "assumed" on its node until the watch shows the binding,
 as the scheduler cache assumes pods; otherwise two replicas scheduled within
-one watch round-trip would both pick the emptiest node.
+one watch round-trip would both pick the emptiest node. Bound and assumed pods
+are counted per node as pod events arrive (`Placement`, the scheduler cache's
+NodeInfo), so placing a pod does not walk every pod of the cluster.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import asyncio
 import collections
 import copy
 import logging
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from . import resources
@@ -37,6 +40,7 @@ NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
+BIND_WORKERS = 8  # bindings (and their events) in flight at once
 
 # ---- filtering (pure) ---------------------------------------------------------
 
@@ -150,27 +154,61 @@ def _service_selects(svc: Obj, pod: Obj) -> bool:
     return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
 
 
-def pick_node(pod: Obj, fits: list[str], placed: list[tuple[str, Obj]],
+class Placement:
+    """Pods bound or assumed, by node, with the counts that scoring reads."""
+
+    def __init__(self, pairs: Iterable[tuple[str, Obj]] = ()) -> None:
+        self._where: dict[Hashable, tuple[str, Obj, tuple[str, str] | None]] = {}
+        self.total: collections.Counter[str] = collections.Counter()
+        # (namespace, controller uid, node) -> pods
+        self.owned: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.by_namespace: dict[str, dict[Hashable, tuple[str, Obj]]] = \
+            collections.defaultdict(dict)
+        for i, (node, pod) in enumerate(pairs):
+            self.set(i, node, pod)
+
+    def set(self, key: Hashable, node: str, pod: Obj) -> None:
+        self.discard(key)
+        ns = pod["metadata"].get("namespace") or ""
+        ref = common.controller_of(pod)
+        owner = (ns, ref["uid"]) if ref and ref.get("uid") else None
+        self._where[key] = (node, pod, owner)
+        self.total[node] += 1
+        if owner is not None:
+            self.owned[(*owner, node)] += 1
+        self.by_namespace[ns][key] = (node, pod)
+
+    def discard(self, key: Hashable) -> None:
+        was = self._where.pop(key, None)
+        if was is None:
+            return
+        node, pod, owner = was
+        self.total[node] -= 1
+        if owner is not None:
+            self.owned[(*owner, node)] -= 1
+        ns = pod["metadata"].get("namespace") or ""
+        self.by_namespace[ns].pop(key, None)
+
+
+def pick_node(pod: Obj, fits: list[str], placed: Placement | Iterable[tuple[str, Obj]],
               services: list[Obj]) -> str:
-    """The best node among `fits`; `placed` is (node name, pod) for pods already bound."""
+    """The best node among `fits`; `placed` holds the pods already bound (or assumed),
+    as a `Placement` or as (node name, pod) pairs."""
+    if not isinstance(placed, Placement):
+        placed = Placement(placed)
     owner = common.controller_of(pod)
     owner_uid = owner.get("uid") if owner else None
-    ns = pod["metadata"].get("namespace")
-    svcs = [s for s in services if s["metadata"].get("namespace") == ns
+    ns = pod["metadata"].get("namespace") or ""
+    svcs = [s for s in services if (s["metadata"].get("namespace") or "") == ns
             and _service_selects(s, pod)]
-    score: dict[str, list[int]] = {n: [0, 0, 0] for n in fits}
-    for node, other in placed:
-        if node not in score:
-            continue
-        s = score[node]
-        s[2] += 1
-        if other["metadata"].get("namespace") != ns:
-            continue
-        oref = common.controller_of(other)
-        if owner_uid and oref and oref.get("uid") == owner_uid:
-            s[0] += 1
-        if any(_service_selects(svc, other) for svc in svcs):
-            s[1] += 1
+    score: dict[str, list[int]] = {n: [0, 0, placed.total[n]] for n in fits}
+    if owner_uid:
+        for n in fits:
+            score[n][0] = placed.owned[(ns, owner_uid, n)]
+    if svcs:
+        for node, other in placed.by_namespace.get(ns, {}).values():
+            if node in score and any(_service_selects(svc, other) for svc in svcs):
+                score[node][1] += 1
     return min(fits, key=lambda n: (score[n], n))
 
 
@@ -181,18 +219,22 @@ class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.pods = Informer(client, POD)
-        self.nodes = Informer(client, NODE)
-        self.services = Informer(client, SERVICE)
+        self.pods = Informer.shared(client, POD)
+        self.nodes = Informer.shared(client, NODE)
+        self.services = Informer.shared(client, SERVICE)
         self.queue = workqueue.WorkQueue()
         self.assumed: dict[tuple[str, str], str] = {}
+        self.placement = Placement()
         self.last_failure: dict[tuple[str, str], str] = {}
         self.pods.add_handler(self._on_pod)
         self.nodes.add_handler(lambda et, obj, old: self._requeue_pending())
 
     async def run(self) -> None:
+        # Placement is decided without an await between reading the caches and
+        # assuming the pod, so it stays one pod at a time; only the binding requests
+        # overlap, as kube-scheduler's binding cycles run apart from its scheduling one.
         await workqueue.run_controller([self.pods, self.nodes, self.services], self.queue,
-                                       self.sync, log)
+                                       self.sync, log, workers=BIND_WORKERS)
 
     @staticmethod
     def _pending(pod: Obj) -> bool:
@@ -203,6 +245,11 @@ class Controller:
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         key = common.key_of(pod)
+        node = pod.get("spec", {}).get("nodeName") or self.assumed.get(key)
+        if etype != "DELETED" and node and common.is_pod_active(pod):
+            self.placement.set(key, node, pod)
+        else:
+            self.placement.discard(key)
         if etype == "DELETED" or pod.get("spec", {}).get("nodeName"):
             self.assumed.pop(key, None)
             self.last_failure.pop(key, None)
@@ -216,14 +263,6 @@ class Controller:
         for p in self.pods.items():
             if self._pending(p):
                 self.queue.add(common.key_of(p))
-
-    def _placed(self) -> list[tuple[str, Obj]]:
-        out = []
-        for p in self.pods.items():
-            node = p.get("spec", {}).get("nodeName") or self.assumed.get(common.key_of(p))
-            if node and common.is_pod_active(p):
-                out.append((node, p))
-        return out
 
     async def sync(self, key: tuple[str, str]) -> float | None:
         pod = self.pods.get(*key)
@@ -241,28 +280,40 @@ class Controller:
         if not fits:
             await self._unschedulable(pod, fit_error(len(nodes), reasons))
             return 15.0  # cluster events requeue sooner; this is upstream's periodic flush
-        node = pick_node(pod, fits, self._placed(), self.services.items())
+        node = pick_node(pod, fits, self.placement, self.services.items())
         ns, name = key
         binding = {"apiVersion": "v1", "kind": "Binding",
                    "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         self.assumed[key] = node
+        self.placement.set(key, node, pod)
         try:
             await self.client.request("POST", POD.path(ns, name) + "/binding", body=binding)
         except ApiException as e:
-            self.assumed.pop(key, None)
+            self._forget_assumed(key)
             if e.status in (404, 409):
                 return None  # gone, or bound by someone else: nothing to do
             raise
         except asyncio.CancelledError:
             raise
         except Exception:
-            self.assumed.pop(key, None)
+            self._forget_assumed(key)
             raise
         self.last_failure.pop(key, None)
         await self.client.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
                                 component=SCHEDULER_NAME)
         return None
+
+    def _forget_assumed(self, key: tuple[str, str]) -> None:
+        """A binding that failed: the pod is placed only if the watch says it is bound."""
+        if self.assumed.pop(key, None) is None:
+            return
+        pod = self.pods.get(*key)
+        node = pod.get("spec", {}).get("nodeName") if pod else None
+        if pod is not None and node and common.is_pod_active(pod):
+            self.placement.set(key, node, pod)
+        else:
+            self.placement.discard(key)
 
     async def _unschedulable(self, pod: Obj, message: str) -> None:
         key = common.key_of(pod)

@@ -11,14 +11,23 @@ Every write reaches SQLite (WAL mode) before it returns, so an acknowledged
 object survives `kill -9` of the daemon. `synchronous=NORMAL` is enough for
 that (WAL commits survive a process crash; only a power loss can cost the last
 transactions), and keeps a write well under a millisecond.
+
+Each object is serialised once per write, as the watch cache keeps encoded
+objects: the same bytes go to SQLite, into every watch event and list that
+carries the object, so a read costs no copy and no re-encoding. Stored objects
+are immutable: a write replaces the object, never changes it, so readers
+(`snapshot`, `peek`, watch events) share it without copying, while `get`,
+`list` and the writes hand out private copies decoded from those bytes. The
+bytes are the object's body without its type meta (apiVersion, kind): those
+are the API server's to present, for the resource the object is served as.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,8 +41,32 @@ Obj = dict[str, Any]
 Filter = Callable[[Obj], bool]
 
 
+TYPE_META = ("apiVersion", "kind")
+
+_clock: list[Any] = [0, ""]
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # RFC 3339 timestamps have whole seconds: format each second once, not per write.
+    t = int(time.time())
+    if t != _clock[0]:
+        _clock[0], _clock[1] = t, datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _clock[1]
+
+
+def encode(obj: Obj) -> bytes:
+    """The stored form of an object: compact JSON of its body, without type meta."""
+    if "apiVersion" in obj or "kind" in obj:
+        obj = {k: v for k, v in obj.items() if k not in TYPE_META}
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A stored object and its encoded body; both are shared: never change them."""
+
+    obj: Obj
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -42,8 +75,9 @@ class Event:
     type: str  # ADDED, MODIFIED, DELETED
     key: str
     namespace: str
-    obj: Obj
+    obj: Obj  # the stored object (shared: read only)
     old: Obj | None = None
+    body: bytes = b""  # `obj` encoded, as `encode` does
 
 
 class Watcher:
@@ -66,8 +100,10 @@ class Watcher:
 class Store:
     def __init__(self, path: Path | None, history: int = 20000) -> None:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = collections.defaultdict(dict)
+        self._bodies: dict[str, dict[tuple[str, str], bytes]] = collections.defaultdict(dict)
         self._history: collections.deque[Event] = collections.deque(maxlen=history)
-        self._watchers: set[Watcher] = set()
+        # By store key, so a write looks only at the watchers of its own kind.
+        self._watchers: dict[str, set[Watcher]] = collections.defaultdict(set)
         self._rv = 0
         self._db: sqlite3.Connection | None = None
         if path is not None:
@@ -86,20 +122,26 @@ class Store:
         row = db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
         self._rv = int(row[0]) if row else 0
         for key, ns, name, data in db.execute("SELECT key, ns, name, data FROM objects"):
-            self._objects[key][(ns, name)] = json.loads(data)
+            obj = json.loads(data)
+            body = data.encode() if isinstance(data, str) else bytes(data)
+            if "apiVersion" in obj or "kind" in obj:  # written before type meta was left out
+                obj = {k: v for k, v in obj.items() if k not in TYPE_META}
+                body = encode(obj)
+            self._objects[key][(ns, name)] = obj
+            self._bodies[key][(ns, name)] = body
         self._db = db
 
-    def _persist(self, key: str, ns: str, name: str, obj: Obj | None) -> None:
+    def _persist(self, key: str, ns: str, name: str, body: bytes | None) -> None:
         if self._db is None:
             return
         db = self._db
         db.execute("BEGIN")
         try:
-            if obj is None:
+            if body is None:
                 db.execute("DELETE FROM objects WHERE key=? AND ns=? AND name=?", (key, ns, name))
             else:
                 db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)",
-                           (key, ns, name, json.dumps(obj, separators=(",", ":"))))
+                           (key, ns, name, body.decode()))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (self._rv,))
             db.execute("COMMIT")
         except BaseException:
@@ -107,8 +149,9 @@ class Store:
             raise
 
     def close(self) -> None:
-        for w in list(self._watchers):
-            w.queue.put_nowait(None)
+        for ws in self._watchers.values():
+            for w in ws:
+                w.queue.put_nowait(None)
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -120,25 +163,41 @@ class Store:
         return self._rv
 
     def get(self, key: str, namespace: str, name: str) -> Obj | None:
-        obj = self._objects[key].get((namespace, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        """A private copy of the object, the caller's to change."""
+        body = self._bodies[key].get((namespace, name))
+        return json.loads(body) if body is not None else None
 
     def peek(self, key: str, namespace: str, name: str) -> Obj | None:
         """The stored object itself, not a copy: callers must not change it."""
         return self._objects[key].get((namespace, name))
 
-    def list(self, key: str, namespace: str | None = None,
-             predicate: Filter | None = None) -> tuple[list[Obj], int]:
+    def snapshot(self, key: str, namespace: str, name: str) -> Snapshot | None:
+        """The stored object and its encoded body, shared: callers must not change them."""
+        k = (namespace, name)
+        obj = self._objects[key].get(k)
+        return Snapshot(obj, self._bodies[key][k]) if obj is not None else None
+
+    def snapshots(self, key: str, namespace: str | None = None,
+                  predicate: Filter | None = None) -> tuple[list[Snapshot], int]:
+        """As `list`, without copies: each object shared with its encoded body."""
+        bodies = self._bodies[key]
         items = []
-        for (ns, _name), obj in sorted(self._objects[key].items()):
-            if namespace and ns != namespace:
+        for k, obj in sorted(self._objects[key].items(), key=_by_key):
+            if namespace and k[0] != namespace:
                 continue
             if predicate is not None and not predicate(obj):
                 continue
-            items.append(copy.deepcopy(obj))
+            items.append(Snapshot(obj, bodies[k]))
         return items, self._rv
 
+    def list(self, key: str, namespace: str | None = None,
+             predicate: Filter | None = None) -> tuple[list[Obj], int]:
+        """Private copies of the objects that match, by (namespace, name)."""
+        items, rv = self.snapshots(key, namespace, predicate)
+        return [json.loads(s.body) for s in items], rv
+
     def iter_all(self, key: str) -> Iterable[Obj]:
+        """The stored objects themselves: callers must not change them."""
         return list(self._objects[key].values())
 
     # ---- writes ------------------------------------------------------------
@@ -147,12 +206,23 @@ class Store:
         self._rv += 1
         return self._rv
 
+    def _commit(self, key: str, ns: str, name: str, obj: Obj) -> tuple[Obj, bytes]:
+        """Persist and keep `obj`; what is kept is decoded from the bytes written, so
+        it shares nothing with the caller and is exactly what a restart reads back."""
+        body = encode(obj)
+        self._persist(key, ns, name, body)
+        stored = json.loads(body)
+        self._objects[key][(ns, name)] = stored
+        self._bodies[key][(ns, name)] = body
+        return stored, body
+
     def create(self, key: str, obj: Obj) -> Obj:
         meta = obj.setdefault("metadata", {})
         ns, name = meta.get("namespace", ""), meta["name"]
         if (ns, name) in self._objects[key]:
             raise errors.AlreadyExists(key.split("/")[-1], name, _group(key))
-        obj = copy.deepcopy(obj)
+        # Only the top level and metadata change here; `_commit` copies the rest.
+        obj = _shallow(obj)
         meta = obj["metadata"]
         meta["uid"] = meta.get("uid") or str(uuid.uuid4())
         meta["creationTimestamp"] = meta.get("creationTimestamp") or now_rfc3339()
@@ -161,10 +231,9 @@ class Store:
         meta.pop("deletionTimestamp", None)
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        self._persist(key, ns, name, obj)
-        self._objects[key][(ns, name)] = obj
-        self._emit(Event(rv, "ADDED", key, ns, obj))
-        return copy.deepcopy(obj)
+        stored, body = self._commit(key, ns, name, obj)
+        self._emit(Event(rv, "ADDED", key, ns, stored, None, body))
+        return json.loads(body)
 
     def update(self, key: str, obj: Obj, *, check_rv: bool = True) -> Obj:
         meta = obj["metadata"]
@@ -175,7 +244,7 @@ class Store:
         want = meta.get("resourceVersion")
         if check_rv and want and want != old["metadata"]["resourceVersion"]:
             raise errors.Conflict(key.split("/")[-1], name, _group(key))
-        obj = copy.deepcopy(obj)
+        obj = _shallow(obj)
         meta = obj["metadata"]
         # Identity fields are the store's, whatever the client sent.
         for f in ("uid", "creationTimestamp"):
@@ -190,20 +259,19 @@ class Store:
                 gen += 1
             meta["generation"] = gen
         if _same(old, obj):
-            return copy.deepcopy(old)
+            return json.loads(self._bodies[key][(ns, name)])
         # As the apiserver's shouldDeleteDuringUpdate: only once no finalizer is left and
         # the grace period is over, so a terminating pod's status updates keep it.
         if (meta.get("deletionTimestamp") and not meta.get("finalizers")
                 and not meta.get("deletionGracePeriodSeconds")):
             self.remove(key, ns, name)
-            obj["metadata"]["resourceVersion"] = str(self._rv)
-            return obj
+            meta["resourceVersion"] = str(self._rv)
+            return json.loads(encode(obj))
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
-        self._persist(key, ns, name, obj)
-        self._objects[key][(ns, name)] = obj
-        self._emit(Event(rv, "MODIFIED", key, ns, obj, old))
-        return copy.deepcopy(obj)
+        stored, body = self._commit(key, ns, name, obj)
+        self._emit(Event(rv, "MODIFIED", key, ns, stored, old, body))
+        return json.loads(body)
 
     def mark_deleting(self, key: str, namespace: str, name: str,
                       grace: int | None = None) -> Obj:
@@ -216,35 +284,38 @@ class Store:
             # delete with 0), as the apiserver's graceful deletion allows.
             current = old["metadata"].get("deletionGracePeriodSeconds")
             if grace is None or current is None or grace >= current:
-                return copy.deepcopy(old)
-        obj = copy.deepcopy(old)
+                return json.loads(self._bodies[key][(namespace, name)])
+        obj = _shallow(old)
         obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
         if grace is not None:
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
-        self._persist(key, namespace, name, obj)
-        self._objects[key][(namespace, name)] = obj
-        self._emit(Event(rv, "MODIFIED", key, namespace, obj, old))
-        return copy.deepcopy(obj)
+        stored, body = self._commit(key, namespace, name, obj)
+        self._emit(Event(rv, "MODIFIED", key, namespace, stored, old, body))
+        return json.loads(body)
 
     def remove(self, key: str, namespace: str, name: str) -> Obj:
         old = self._objects[key].get((namespace, name))
         if old is None:
             raise errors.NotFound(key.split("/")[-1], name, _group(key))
         rv = self._next_rv()
-        obj = copy.deepcopy(old)
+        # The last state with the deletion's version; it shares the rest with `old`,
+        # which no one changes.
+        obj = _shallow(old)
         obj["metadata"]["resourceVersion"] = str(rv)
+        body = encode(obj)
         self._persist(key, namespace, name, None)
         del self._objects[key][(namespace, name)]
-        self._emit(Event(rv, "DELETED", key, namespace, obj))
-        return copy.deepcopy(obj)
+        del self._bodies[key][(namespace, name)]
+        self._emit(Event(rv, "DELETED", key, namespace, obj, None, body))
+        return json.loads(body)
 
     # ---- watch -------------------------------------------------------------
 
     def _emit(self, ev: Event) -> None:
         self._history.append(ev)
-        for w in list(self._watchers):
+        for w in self._watchers.get(ev.key, ()):
             if w.wants(ev):
                 w.queue.put_nowait(ev)
 
@@ -258,11 +329,10 @@ class Store:
         w = Watcher(key, namespace, predicate)
         backlog: list[Event] = []
         if since is None:
-            for (ns, _n), obj in sorted(self._objects[key].items()):
-                if namespace and ns != namespace:
-                    continue
-                backlog.append(Event(int(obj["metadata"]["resourceVersion"]), "ADDED",
-                                     key, ns, copy.deepcopy(obj)))
+            for s in self.snapshots(key, namespace)[0]:
+                backlog.append(Event(int(s.obj["metadata"]["resourceVersion"]), "ADDED",
+                                     key, s.obj["metadata"].get("namespace", ""), s.obj,
+                                     None, s.body))
         elif since < self._rv:
             oldest = self._history[0].rv if self._history else self._rv + 1
             if since < oldest - 1:
@@ -270,11 +340,26 @@ class Store:
             for ev in self._history:
                 if ev.rv > since and w.wants(ev):
                     backlog.append(ev)
-        self._watchers.add(w)
+        self._watchers[key].add(w)
         return w, backlog
 
     def unwatch(self, w: Watcher) -> None:
-        self._watchers.discard(w)
+        ws = self._watchers.get(w.key)
+        if ws is not None:
+            ws.discard(w)
+            if not ws:
+                del self._watchers[w.key]
+
+
+def _by_key(item: tuple[tuple[str, str], Obj]) -> tuple[str, str]:
+    return item[0]
+
+
+def _shallow(obj: Obj) -> Obj:
+    """A copy of the top level and of metadata, the only parts a write sets."""
+    out = dict(obj)
+    out["metadata"] = dict(obj.get("metadata") or {})
+    return out
 
 
 def _group(key: str) -> str:
@@ -286,8 +371,8 @@ def _spec_changed(old: Obj, new: Obj) -> bool:
 
 
 def _same(old: Obj, new: Obj) -> bool:
-    a = {k: v for k, v in old.items() if k != "metadata"}
-    b = {k: v for k, v in new.items() if k != "metadata"}
+    a = {k: v for k, v in old.items() if k != "metadata" and k not in TYPE_META}
+    b = {k: v for k, v in new.items() if k != "metadata" and k not in TYPE_META}
     ma = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
     mb = {k: v for k, v in new["metadata"].items() if k != "resourceVersion"}
     return a == b and ma == mb

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,8 +22,8 @@ from aiohttp import web
 from .. import errors, patches, resources, selectors, tables
 from ..config import ClusterConfig
 from ..resources import Resource
-from ..store import Store, now_rfc3339
-from . import bodies, discovery, streams, watch
+from ..store import Store
+from . import bodies, discovery, encoding, streams, subresources, watch
 from .strategy import Strategy
 
 log = logging.getLogger("emunet.api")
@@ -38,8 +37,7 @@ SERVER_KEY: web.AppKey[ApiServer] = web.AppKey("server")
 
 
 def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
-                        headers={"Content-Type": content_type})
+    return encoding.response(encoding.dumps(body), status, content_type)
 
 
 def wants_table(request: web.Request) -> bool:
@@ -174,16 +172,21 @@ class ApiServer:
         return resources.store_key(res)
 
     def _get(self, res: Resource, ns: str | None, name: str) -> Obj:
+        """A private copy, presented, for a handler that changes it."""
         obj = self.store.get(self.key(res), ns or "", name)
         if obj is None:
             raise errors.NotFound(res.plural, name, res.group)
-        return self._present(res, obj)
+        return encoding.presented(res, obj)
 
-    @staticmethod
-    def _present(res: Resource, obj: Obj) -> Obj:
-        obj["apiVersion"] = res.api_version
-        obj["kind"] = res.kind
-        return obj
+    def _read(self, request: web.Request, res: Resource, ns: str | None,
+              name: str) -> web.Response:
+        """A GET of one object: its stored bytes, or a one-row Table; nothing copied."""
+        snap = self.store.snapshot(self.key(res), ns or "", name)
+        if snap is None:
+            raise errors.NotFound(res.plural, name, res.group)
+        if wants_table(request):
+            return self._render(request, res, encoding.presented(res, snap.obj))
+        return encoding.response(encoding.typed(res, snap.body))
 
     def _render(self, request: web.Request, res: Resource, obj: Obj, status: int = 200) -> web.Response:
         if wants_table(request):
@@ -207,23 +210,23 @@ class ApiServer:
             return await self._delete_collection(request, res, ns)
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
 
-    def predicate(self, request: web.Request) -> Callable[[Obj], bool]:
+    def predicate(self, request: web.Request) -> Callable[[Obj], bool] | None:
+        """The request's label and field selectors as one test; None when both are empty,
+        so that lists and watches without selectors skip the test altogether."""
         ls = selectors.parse_label_selector(request.query.get("labelSelector", ""))
         fs = selectors.parse_field_selector(request.query.get("fieldSelector", ""))
+        if ls.empty and fs.empty:
+            return None
         return lambda o: ls.matches(o.get("metadata", {}).get("labels")) and fs.matches(o)
 
     def _list(self, request: web.Request, res: Resource, ns: str | None) -> web.Response:
-        items, rv = self.store.list(self.key(res), ns, self.predicate(request))
+        items, rv = self.store.snapshots(self.key(res), ns, self.predicate(request))
         if wants_table(request):
-            t = tables.table(res.plural, res.group, [self._present(res, o) for o in items],
+            t = tables.table(res.plural, res.group, [encoding.presented(res, s.obj) for s in items],
                              datetime.now(UTC), str(rv),
                              include_object=request.query.get("includeObject", "Metadata"))
             return json_response(t)
-        for o in items:
-            o.pop("apiVersion", None)
-            o.pop("kind", None)
-        return json_response({"kind": res.list_kind, "apiVersion": res.api_version,
-                              "metadata": {"resourceVersion": str(rv)}, "items": items})
+        return encoding.response(encoding.list_of(res, str(rv), (s.body for s in items)))
 
     async def _create(self, request: web.Request, res: Resource, ns: str | None) -> web.Response:
         obj = await bodies.read_object(request, res)
@@ -250,7 +253,7 @@ class ApiServer:
         except errors.ApiError:
             self.strategy.rollback_create(res, obj)
             raise
-        return self._render(request, res, self._present(res, created), 201)
+        return self._render(request, res, encoding.presented(res, created), 201)
 
     def _generate_name(self, res: Resource, ns: str | None, prefix: str) -> str:
         import random
@@ -282,7 +285,7 @@ class ApiServer:
         res, ns = self._resource(request)
         name = request.match_info["name"]
         if request.method == "GET":
-            return self._render(request, res, self._get(res, ns, name))
+            return self._read(request, res, ns, name)
         if request.method == "PUT":
             return await self._update(request, res, ns, name, "")
         if request.method == "PATCH":
@@ -322,7 +325,7 @@ class ApiServer:
             if saved is not None:
                 self.strategy.restore(saved)
             raise
-        return self._render(request, res, self._present(res, updated))
+        return self._render(request, res, encoding.presented(res, updated))
 
     async def _patch(self, request: web.Request, res: Resource, ns: str | None, name: str,
                      sub: str) -> web.Response:
@@ -367,15 +370,15 @@ class ApiServer:
                 fins.append("foregroundDeletion")
                 obj = self.store.update(key, obj, check_rv=False)
         if res.kind == "Pod":
-            return self._present(res, self._delete_pod(obj, grace))
+            return encoding.presented(res, self._delete_pod(obj, grace))
         if res.kind == "Namespace":
-            return self._present(res, self._delete_namespace(obj))
+            return encoding.presented(res, self._delete_namespace(obj))
         if obj["metadata"].get("finalizers"):
-            return self._present(res, self.store.mark_deleting(key, ns or "", name, 0))
+            return encoding.presented(res, self.store.mark_deleting(key, ns or "", name, 0))
         removed = self.store.remove(key, ns or "", name)
         if res.kind == "Service":
             self.strategy.release_service(removed)
-        return self._present(res, removed)
+        return encoding.presented(res, removed)
 
     def _delete_pod(self, pod: Obj, grace: int | None) -> Obj:
         meta = pod["metadata"]
@@ -428,75 +431,16 @@ class ApiServer:
             raise web.HTTPNotFound()
         if sub == "status":
             if request.method == "GET":
-                return self._render(request, res, self._get(res, ns, name))
+                return self._read(request, res, ns, name)
             if request.method == "PUT":
                 return await self._update(request, res, ns, name, "status")
             if request.method == "PATCH":
                 return await self._patch(request, res, ns, name, "status")
         if sub == "scale":
-            return await self._scale(request, res, ns or "", name)
+            return await subresources.scale(self, request, res, ns or "", name)
         if sub == "binding" and request.method == "POST":
-            return await self._bind(request, ns or "", name)
+            return await subresources.bind(self, request, ns or "", name)
         if sub in ("exec", "attach", "log", "portforward"):
             pod = self._get(res, ns, name)
             return await streams.proxy(self, request, pod, sub)
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-
-    def _scale_of(self, res: Resource, obj: Obj) -> Obj:
-        sel = selectors.selector_string(obj.get("spec", {}).get("selector") or {})
-        meta = obj["metadata"]
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
-                             "uid": meta["uid"], "resourceVersion": meta["resourceVersion"],
-                             "creationTimestamp": meta["creationTimestamp"]},
-                "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
-                "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": sel}}
-
-    async def _scale(self, request: web.Request, res: Resource, ns: str, name: str) -> web.Response:
-        obj = self._get(res, ns, name)
-        scale = self._scale_of(res, obj)
-        if request.method == "GET":
-            return json_response(scale)
-        if request.method == "PUT":
-            new_scale = await bodies.read_json(request)
-        elif request.method == "PATCH":
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
-            patch = bodies.parse_patch(await request.read(), ctype)
-            if ctype == "application/json-patch+json":
-                new_scale = patches.json_patch(scale, patch)
-            else:
-                new_scale = patches.merge_patch(scale, patch)
-        else:
-            raise errors.MethodNotAllowed("method not allowed on scale")
-        replicas = (new_scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise errors.Invalid("Scale", name, [errors.invalid_value(
-                "spec.replicas", replicas, "must be greater than or equal to 0")], "autoscaling")
-        want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
-        if want_rv and want_rv != obj["metadata"]["resourceVersion"]:
-            raise errors.Conflict(res.plural, name, res.group)
-        obj["spec"]["replicas"] = replicas
-        updated = self.store.update(self.key(res), self.strategy.prepare_update(res, obj, obj),
-                                    check_rv=False)
-        return json_response(self._scale_of(res, updated))
-
-    async def _bind(self, request: web.Request, ns: str, name: str) -> web.Response:
-        binding = await bodies.read_json(request)
-        node = (binding.get("target") or {}).get("name")
-        if not node:
-            raise errors.Invalid("Binding", name, [errors.required("target.name")])
-        pod = self.store.get("pods", ns, name)
-        if pod is None:
-            raise errors.NotFound("pods", name)
-        if pod["spec"].get("nodeName"):
-            raise errors.Conflict("pods", name, "", f"pod {name} is already assigned to node "
-                                  f'"{pod["spec"]["nodeName"]}"')
-        pod["spec"]["nodeName"] = node
-        conds = [c for c in pod.setdefault("status", {}).get("conditions", [])
-                 if c.get("type") != "PodScheduled"]
-        conds.append({"type": "PodScheduled", "status": "True",
-                      "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
-        pod["status"]["conditions"] = conds
-        self.store.update("pods", pod, check_rv=False)
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Success", "code": 201}, status=201)

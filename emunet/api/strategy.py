@@ -57,12 +57,14 @@ class Strategy:
     # ---- update --------------------------------------------------------
 
     def prepare_update(self, res: Resource, new: Obj, old: Obj, subresource: str = "") -> Obj:
-        new = copy.deepcopy(new)
+        """The object to store for this update. `new` and `old` are the caller's own
+        copies (the request's body, a patch's result, a fresh read of the store), which
+        this may change and return: copying them again would cost every write."""
         new.setdefault("apiVersion", res.api_version)
         new.setdefault("kind", res.kind)
         if subresource == "status":
             # Only status changes through /status; everything else stays.
-            merged = copy.deepcopy(old)
+            merged = old
             merged["status"] = new.get("status", {})
             merged["metadata"]["resourceVersion"] = new["metadata"].get(
                 "resourceVersion", old["metadata"]["resourceVersion"])

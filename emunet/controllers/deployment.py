@@ -32,8 +32,8 @@ class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.deploys = Informer(client, DEPLOY)
-        self.rss = Informer(client, RS)
+        self.deploys = Informer.shared(client, DEPLOY)
+        self.rss = Informer.shared(client, RS)
         self.queue = workqueue.WorkQueue()
         self.deploys.add_handler(lambda et, obj, old: self.queue.add(common.key_of(obj)))
         self.rss.add_handler(self._on_rs)

@@ -169,9 +169,9 @@ class Controller:
     def __init__(self, client: client_mod.Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.services = client_mod.Informer(client, SERVICES)
-        self.pods = client_mod.Informer(client, PODS)
-        self.endpoints = client_mod.Informer(client, ENDPOINTS)
+        self.services = client_mod.Informer.shared(client, SERVICES)
+        self.pods = client_mod.Informer.shared(client, PODS)
+        self.endpoints = client_mod.Informer.shared(client, ENDPOINTS)
         self.queue = workqueue.WorkQueue()
         self.services.add_handler(self._on_service)
         self.pods.add_handler(self._on_pod)

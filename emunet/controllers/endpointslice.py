@@ -146,10 +146,10 @@ class Controller:
     def __init__(self, client: client_mod.Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.services = client_mod.Informer(client, ep_mod.SERVICES)
-        self.pods = client_mod.Informer(client, ep_mod.PODS)
-        self.endpoints = client_mod.Informer(client, ep_mod.ENDPOINTS)
-        self.slices = client_mod.Informer(client, SLICES)
+        self.services = client_mod.Informer.shared(client, ep_mod.SERVICES)
+        self.pods = client_mod.Informer.shared(client, ep_mod.PODS)
+        self.endpoints = client_mod.Informer.shared(client, ep_mod.ENDPOINTS)
+        self.slices = client_mod.Informer.shared(client, SLICES)
         self.queue = workqueue.WorkQueue()
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.services.add_handler(lambda et, o, old: self.queue.add(common.key_of(o)))

@@ -42,7 +42,7 @@ class Controller:
         self.informers: dict[str, Informer] = {}
         for plural, group in dict.fromkeys(DEPENDENTS + OWNERS):
             res = resources.by_plural(plural, group)
-            inf = Informer(client, res)
+            inf = Informer.shared(client, res)
             inf.add_handler(self._handler(res))
             self.informers[f"{group}/{plural}"] = inf
         self.dependent_res = [resources.by_plural(p, g) for p, g in DEPENDENTS]

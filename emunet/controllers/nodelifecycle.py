@@ -92,9 +92,9 @@ class Controller:
         self.client = client
         self.cfg = cfg
         self.clock = clock
-        self.nodes = Informer(client, NODE)
-        self.leases = Informer(client, LEASE, namespace=LEASE_NAMESPACE)
-        self.pods = Informer(client, POD)
+        self.nodes = Informer.shared(client, NODE)
+        self.leases = Informer.shared(client, LEASE, namespace=LEASE_NAMESPACE)
+        self.pods = Informer.shared(client, POD)
         self.queue = workqueue.WorkQueue()
         # node -> (last renewal token seen, when we saw it change)
         self.heard: dict[str, tuple[tuple[Any, Any], float]] = {}

@@ -12,6 +12,15 @@ are the only ones left, as a user of the tutorial expects to see.
 Instead of client-go's "expectations", our own writes are put into the pod
 cache at once (`common.remember`), so a sync that runs before the watch
 catches up sees the pods it just made and does not make them twice.
+
+Pods are created in upstream's slowStartBatch sizes (1, 2, 4, ...), stopping
+at the first failure, but one request at a time. Upstream sends a batch at
+once; here every process shares a laptop's cores, and measured (100 replicas
+on 2 nodes, 2 cores) concurrent creates only made pods queue behind the
+kubelets, which start pods more slowly than the API accepts them: pod start
+p50 1.4-2.5 s instead of 0.1 s, and no earlier rollout end. A ReplicaSet's
+parsed selector is kept per generation (the selector is immutable in apps/v1),
+since every pod event of a sync is matched against it.
 """
 from __future__ import annotations
 
@@ -112,14 +121,31 @@ class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.rss = Informer(client, RS)
-        self.pods = Informer(client, POD)
+        self.rss = Informer.shared(client, RS)
+        self.pods = Informer.shared(client, POD)
         self.queue = workqueue.WorkQueue()
-        self.rss.add_handler(lambda et, obj, old: self.queue.add(common.key_of(obj)))
+        self.selectors: dict[tuple[str, int], selectors.LabelSelector] = {}
+        self.rss.add_handler(self._on_rs)
         self.pods.add_handler(self._on_pod)
 
     async def run(self) -> None:
         await workqueue.run_controller([self.rss, self.pods], self.queue, self.sync, log)
+
+    def _on_rs(self, etype: str, rs: Obj, old: Obj | None) -> None:
+        if etype == "DELETED":
+            uid = rs["metadata"].get("uid")
+            for k in [k for k in self.selectors if k[0] == uid]:
+                del self.selectors[k]
+        self.queue.add(common.key_of(rs))
+
+    def _selects(self, rs: Obj, pod: Obj) -> bool:
+        meta = rs["metadata"]
+        k = (meta.get("uid", ""), meta.get("generation", 0))
+        sel = self.selectors.get(k)
+        if sel is None:
+            sel = self.selectors[k] = selectors.from_label_selector_object(
+                rs.get("spec", {}).get("selector"))
+        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         ns = pod["metadata"].get("namespace", "")
@@ -132,7 +158,7 @@ class Controller:
                     self.queue.add((ns, ref["name"]))
             elif etype != "DELETED":
                 for rs in self.rss.items():
-                    if rs["metadata"].get("namespace") == ns and _selects(rs, p):
+                    if rs["metadata"].get("namespace") == ns and self._selects(rs, p):
                         self.queue.add(common.key_of(rs))
 
     async def sync(self, key: tuple[str, str]) -> float | None:
@@ -169,7 +195,7 @@ class Controller:
                 continue
             ref = common.controller_of(p)
             owned = common.is_controlled_by(p, rs)
-            matches = _selects(rs, p)
+            matches = self._selects(rs, p)
             if owned and matches:
                 out.append(p)
             elif owned and not common.is_terminating(p):
@@ -196,14 +222,16 @@ class Controller:
         batch = 1
         while len(made) < count:
             for _ in range(min(batch, count - len(made))):
-                pod = await self.client.create(POD, pod_from_template(rs))
-                common.remember(self.pods, pod)
-                made.append(pod)
-                await self.client.event(rs, "SuccessfulCreate",
-                                        f"Created pod: {pod['metadata']['name']}",
-                                        component="replicaset-controller")
+                made.append(await self._create_one(rs))
             batch *= 2
         return made
+
+    async def _create_one(self, rs: Obj) -> Obj:
+        pod = await self.client.create(POD, pod_from_template(rs))
+        common.remember(self.pods, pod)
+        await self.client.event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                                component="replicaset-controller")
+        return pod
 
     async def _delete(self, rs: Obj, pod: Obj, grace: int | None = None) -> None:
         meta = pod["metadata"]
@@ -216,7 +244,3 @@ class Controller:
         await self.client.event(rs, "SuccessfulDelete", f"Deleted pod: {meta['name']}",
                                 component="replicaset-controller")
 
-
-def _selects(rs: Obj, pod: Obj) -> bool:
-    sel = selectors.from_label_selector_object(rs.get("spec", {}).get("selector"))
-    return not sel.empty and sel.matches(pod["metadata"].get("labels"))

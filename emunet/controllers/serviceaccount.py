@@ -25,8 +25,8 @@ class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.namespaces = Informer(client, NAMESPACE)
-        self.accounts = Informer(client, SA)
+        self.namespaces = Informer.shared(client, NAMESPACE)
+        self.accounts = Informer.shared(client, SA)
         self.queue = workqueue.WorkQueue()
         self.namespaces.add_handler(
             lambda et, obj, old: self.queue.add(obj["metadata"]["name"]))

@@ -74,7 +74,7 @@ class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
         self.cfg = cfg
-        self.services = Informer(client, SERVICE)
+        self.services = Informer.shared(client, SERVICE)
         self.pool = Pool(cfg.load_balancer_cidr)
         self.queue = workqueue.WorkQueue()
         self.services.add_handler(lambda et, obj, old: self.queue.add(common.key_of(obj)))

@@ -7,9 +7,11 @@ writes the pod's files and volumes (waiting, with a FailedMount event, while
 a Secret or ConfigMap is missing), runs the init containers one by one and
 then every container (containers.Container), and reports status with a
 merge patch of `pods/NAME/status`, coalesced so a burst of changes is one
-write. When the pod gets a deletionTimestamp it SIGTERMs its processes,
-SIGKILLs them after the grace period, and deletes the pod with grace 0 so
-it disappears (kubectl delete waits for that), as the kubelet does.
+write; a new pod's first report waits briefly for its first start attempt,
+so a pod that starts at once is reported once (Running), not twice. When the
+pod gets a deletionTimestamp it SIGTERMs its processes, SIGKILLs them after
+the grace period, and deletes the pod with grace 0 so it disappears (kubectl
+delete waits for that), as the kubelet does.
 """
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ from .runtime import Runtime
 log = logging.getLogger("emunet.kubelet.pods")
 Obj = dict[str, Any]
 PODS = resources.by_plural("pods")
+# How long a new pod's first status report waits for its first start attempt. Writing
+# ContainerCreating at once and Running a moment later doubled the status writes of a
+# rollout, and a node given many pods at once queued every ContainerCreating report
+# ahead of the Ready reports of the pods already started.
+FIRST_REPORT_WAIT = 0.25
 
 
 def _now() -> str:
@@ -352,6 +359,12 @@ class PodWorker:
             sandbox_ready=self.sandbox_ready)
 
     async def _status_loop(self) -> None:
+        # Any change (a container started or failed, a volume missing, a delete) ends
+        # the wait; a slow start is still reported as ContainerCreating after it.
+        try:
+            await asyncio.wait_for(self._dirty.wait(), FIRST_REPORT_WAIT)
+        except TimeoutError:
+            pass
         self.kick()
         while True:
             await self._dirty.wait()

@@ -93,3 +93,20 @@ SVC = {"metadata": {"name": "my-nginx", "namespace": "default"},
 ])
 def test_pick_node_spreads(p, placed, services, expected):
     assert scheduler.pick_node(p, ["a", "b"], placed, services) == expected
+
+
+def test_placement_counts_follow_pods_as_they_are_placed_moved_and_removed():
+    placement = scheduler.Placement()
+    placement.set(("default", "x"), "a", pod("x", owner="rs1"))
+    placement.set(("default", "y"), "a", pod("y", owner="rs1"))
+    placement.set(("other", "z"), "b", pod("z", ns="other"))
+    assert (placement.total["a"], placement.total["b"]) == (2, 1)
+    assert placement.owned[("default", "rs1", "a")] == 2
+    # Setting a pod again (the watch confirming an assumed binding) moves, never doubles it.
+    placement.set(("default", "y"), "b", pod("y", owner="rs1"))
+    assert (placement.total["a"], placement.total["b"]) == (1, 2)
+    assert placement.owned[("default", "rs1", "b")] == 1
+    placement.discard(("default", "x"))
+    placement.discard(("default", "x"))
+    assert placement.total["a"] == 0 and placement.owned[("default", "rs1", "a")] == 0
+    assert scheduler.pick_node(pod(owner="rs1"), ["a", "b"], placement, []) == "a"

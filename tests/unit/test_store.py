@@ -6,6 +6,7 @@ so each is checked against a real SQLite file.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -312,3 +313,56 @@ def test_a_second_delete_may_shorten_the_grace_period_only(store: Store) -> None
     final["metadata"]["finalizers"] = []
     store.update("pods", final)
     assert store.get("pods", "default", "p") is None
+
+
+def test_reads_share_the_stored_object_and_its_encoding_while_copies_stay_private(
+        store: Store) -> None:
+    store.create("configmaps", cm("a", k="v"))
+    snap = store.snapshot("configmaps", "default", "a")
+    assert snap is not None
+    # Type meta is the API server's to present: the store keeps the body only.
+    assert "kind" not in snap.obj and "apiVersion" not in snap.obj
+    assert json.loads(snap.body) == snap.obj
+    assert store.peek("configmaps", "default", "a") is snap.obj
+    items, rv = store.snapshots("configmaps")
+    assert items[0].obj is snap.obj and rv == 1
+    copied, _ = store.list("configmaps")
+    copied[0]["data"]["k"] = "changed"
+    assert snap.obj["data"] == {"k": "v"}
+
+
+def test_watch_events_carry_the_encoded_object(store: Store) -> None:
+    w, _ = store.watch("configmaps", None, store.resource_version)
+    try:
+        a = store.create("configmaps", cm("a", k="v"))
+        a["data"]["k"] = "w"
+        store.update("configmaps", a)
+        store.remove("configmaps", "default", "a")
+        events = [w.queue.get_nowait() for _ in range(3)]
+        assert [e.type for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+        for e in events:
+            assert json.loads(e.body) == e.obj
+        assert json.loads(events[2].body)["metadata"]["resourceVersion"] == "3"
+    finally:
+        store.unwatch(w)
+
+
+def test_objects_written_with_type_meta_read_back_without_it(tmp_path: Path) -> None:
+    import sqlite3
+    s = Store(tmp_path / "store.db")
+    s.create("configmaps", cm("a", k="v"))
+    s.close()
+    db = sqlite3.connect(str(tmp_path / "store.db"))
+    db.execute("UPDATE objects SET data=? WHERE name='a'", (json.dumps(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "a", "namespace": "default", "uid": "u", "resourceVersion": "1",
+            "creationTimestamp": "2024-01-01T00:00:00Z"}, "data": {"k": "v"}}),))
+    db.commit()
+    db.close()
+    s2 = Store(tmp_path / "store.db")
+    try:
+        snap = s2.snapshot("configmaps", "default", "a")
+        assert snap is not None and "kind" not in snap.obj
+        assert json.loads(snap.body) == snap.obj
+    finally:
+        s2.close()
