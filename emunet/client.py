@@ -57,6 +57,9 @@ class Credentials:
     server: str
     token: str
     ca_file: str | None = None
+    # A Unix socket the API server also listens on, for clients in the daemon's own
+    # process: the same HTTP API, without TLS handshakes and TCP on every request.
+    socket: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> Credentials:
@@ -108,9 +111,15 @@ class Client:
             self._ssl = False
             if self.creds.ca_file:
                 self._ssl = ssl.create_default_context(cafile=self.creds.ca_file)
-        conn = aiohttp.TCPConnector(ssl=self._ssl, limit=limit)
+        conn: aiohttp.BaseConnector
+        base_url = self.creds.server
+        if self.creds.socket:
+            conn = aiohttp.UnixConnector(path=self.creds.socket, limit=limit)
+            base_url = "http://localhost"
+        else:
+            conn = aiohttp.TCPConnector(ssl=self._ssl, limit=limit)
         return aiohttp.ClientSession(
-            base_url=self.creds.server, connector=conn,
+            base_url=base_url, connector=conn,
             headers={"Authorization": f"Bearer {self.creds.token}"},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
 

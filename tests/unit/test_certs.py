@@ -246,3 +246,17 @@ def test_curl_rejects_certificate_without_the_ca(pki: Path, tmp_path: Path) -> N
              "--cacert", str(other_ca), f"https://127.0.0.1:{port}/"],
             check=False, capture_output=True, timeout=30)
     assert result.returncode == 60  # peer certificate cannot be authenticated
+
+
+def test_an_ecdsa_ca_and_server_certificate_verify_with_openssl(tmp_path: Path) -> None:
+    # The daemon's own CA and API server certificate are ECDSA P-256.
+    ca_crt, ca_key = certs.ensure_ca(tmp_path, key_type="ec")
+    certs.issue(ca_crt, ca_key, "kube-apiserver", ["kubernetes"], ["127.0.0.1"],
+                tmp_path / "s.crt", tmp_path / "s.key", key_type="ec")
+    assert b"BEGIN EC PRIVATE KEY" in (tmp_path / "s.key").read_bytes()
+    leaf = x509.load_pem_x509_certificate((tmp_path / "s.crt").read_bytes())
+    usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_encipherment
+    r = subprocess.run(["openssl", "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile",
+                        str(ca_crt), str(tmp_path / "s.crt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
