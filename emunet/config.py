@@ -44,8 +44,8 @@ class ClusterConfig:
     # How long a node may miss heartbeats before it is NotReady, and then how long
     # its pods stay before eviction (Kubernetes: 40 s and 300 s; short here so that
     # a dead node's pods come back elsewhere in seconds, as the tutorial shows).
-    node_grace_seconds: float = 4.0
-    eviction_seconds: float = 2.0
+    node_grace_seconds: float = 3.0
+    eviction_seconds: float = 1.0
     heartbeat_seconds: float = 1.0
     # The kubelet's CrashLoopBackOff base delay, doubling to 300 s (Kubernetes: 10 s;
     # tests shorten it to see the back-off cycle quickly).

@@ -30,11 +30,14 @@ def run() -> dict:
     for m in re.finditer(r"^([\d.]+)s (setup|call|teardown)\s+\S+::(test_\d+)\w*", r.stdout, re.M):
         steps[m.group(3)] = steps.get(m.group(3), 0.0) + float(m.group(1))
     up = sum(v for k, v in steps.items() if k == "test_01")
-    print(f"tutorial, 21 steps from `emunet up` to the last step: {total:.1f} s wall "
-          f"(pytest included); target <= 15 s")
+    # Step 1's setup is the cluster's start, so the steps' sum runs from `emunet up`
+    # to the end of the last step; the rest of the wall time is pytest's own.
+    tutorial = sum(steps.values())
+    print(f"tutorial, 21 steps from `emunet up` to the end of the last step: {tutorial:.1f} s "
+          f"(target <= 15 s); the whole pytest process: {total:.1f} s")
     for k in sorted(steps):
         print(f"  {k}: {steps[k]:.2f} s")
-    return {"total_s": total, "steps_s": steps, "cluster_up_s": up}
+    return {"tutorial_s": tutorial, "process_s": total, "steps_s": steps, "cluster_up_s": up}
 
 
 if __name__ == "__main__":
