@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import kubeconfig
 from .config import ClusterConfig
 from .paths import state_paths
@@ -145,7 +147,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             cfg = ClusterConfig.load(args.config, name=name, nodes=args.nodes)
         if args.host_dns:
             cfg.host_dns = args.host_dns
-    except (ValueError, OSError, TypeError) as e:
+    except (ValueError, OSError, TypeError, yaml.YAMLError) as e:
         print(f"emunet: bad cluster config: {e}", file=sys.stderr)
         return 1
     state.mkdir(parents=True, exist_ok=True)

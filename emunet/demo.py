@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     d.sh(f"kubectl exec {pods[0]['metadata']['name']} -- printenv | grep SERVICE")
     d.sh("kubectl scale deployment my-nginx --replicas=0; "
          "kubectl scale deployment my-nginx --replicas=2")
-    d.wait("kubectl get pods -l run=my-nginx -o name", lambda o: not o.strip())
+    d.wait("kubectl get pods -l run=my-nginx -o name",  # the old pods are gone
+           lambda o: not any(p["metadata"]["name"] in o for p in pods))
     pods = _ready_pods(d, "run=my-nginx", 2)
     d.sh("kubectl get pods -l run=my-nginx -o wide")
     env = d.sh(f"kubectl exec {pods[0]['metadata']['name']} -- printenv | grep SERVICE")
