@@ -80,8 +80,21 @@ class Api:
             return json.loads(resp.read() or b"null")
 
 
+def _has_bind_capability() -> bool:
+    """CAP_NET_BIND_SERVICE (bit 10) in this process's effective set."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> 10 & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _check_privileged_ports() -> str | None:
-    if os.geteuid() == 0:
+    # The children inherit the capability (an ambient one, as `setpriv --ambient-caps`
+    # or a systemd unit gives it, survives their exec).
+    if os.geteuid() == 0 or _has_bind_capability():
         return None
     try:
         start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
