@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from . import resources
+from . import resources, tasks
 from .resources import Resource
 
 log = logging.getLogger("emunet.client")
@@ -258,7 +258,7 @@ class Informer:
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._users = 0
-        self._late: set[asyncio.Future[Any]] = set()
+        self._late: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def shared(cls, client: Client, res: Resource | str, namespace: str | None = None,
@@ -278,9 +278,7 @@ class Informer:
         for obj in list(self.cache.values()):
             r = handler("ADDED", obj, None)
             if asyncio.iscoroutine(r):
-                fut = asyncio.ensure_future(r)
-                self._late.add(fut)
-                fut.add_done_callback(self._late.discard)
+                tasks.spawn(r, f"informer-{self.res.plural}-replay", owner=self._late)
 
     def items(self) -> list[Obj]:
         return list(self.cache.values())
@@ -299,12 +297,7 @@ class Informer:
         self._users = max(self._users - 1, 0)
         if self._users:
             return  # another user of a shared informer still needs it
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await tasks.cancel_and_wait(self._task)
 
     async def _dispatch(self, etype: str, obj: Obj, old: Obj | None) -> None:
         for h in self.handlers:

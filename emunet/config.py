@@ -130,7 +130,8 @@ class ClusterConfig:
     def validate(self) -> None:
         for name in ("pod_cidr", "service_cidr", "load_balancer_cidr"):
             net = ipaddress.ip_network(getattr(self, name))
-            if not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+            if not (isinstance(net, ipaddress.IPv4Network)
+                    and net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8"))):
                 raise ValueError(f"{name} {net} must lie in 127.0.0.0/8: emunet serves on loopback")
         if not 1 <= self.nodes <= 50:
             raise ValueError("nodes must be between 1 and 50")

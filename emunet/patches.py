@@ -206,9 +206,11 @@ def _remove(doc: Any, path: str, kind: str) -> tuple[Any, Any]:
     return doc, parent.pop(i)
 
 
-def _apply_op(doc: Any, op: dict) -> Any:
+def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
     kind = op.get("op")
-    path = op.get("path")
+    # Unchecked JSON: `_pointer` rejects a missing or non-string path where each
+    # operation reaches it, so errors come in upstream's order.
+    path: Any = op.get("path")
     if kind == "add":
         if "value" not in op:
             raise JsonPatchFailed("add operation missing value")
@@ -226,7 +228,7 @@ def _apply_op(doc: Any, op: dict) -> Any:
         doc, _ = _remove(doc, path, "replace")
         return _add(doc, path, copy.deepcopy(op["value"]), "replace")
     if kind in ("move", "copy"):
-        source = op.get("from")
+        source: Any = op.get("from")
         _pointer(source, "from", kind)
         found, value = _get(doc, source, kind)
         if not found:

@@ -63,6 +63,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
         number, wire = tag >> 3, tag & 7
         if number == 0:
             raise _bad("field number 0")
+        value: int | bytes
         if wire == VARINT:
             value, pos = _varint(data, pos)
         elif wire == LENGTH:

@@ -75,7 +75,7 @@ GROUPS: tuple[str, ...] = ("", "apps", "discovery.k8s.io", "coordination.k8s.io"
                            "events.k8s.io")
 
 _BY_GV_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
-_BY_KIND = {}
+_BY_KIND: dict[tuple[str, str], Resource] = {}
 for _r in RESOURCES:
     _BY_KIND.setdefault((_r.api_version, _r.kind), _r)
 

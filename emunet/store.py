@@ -24,6 +24,7 @@ are the API server's to present, for the resource the object is served as.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import json
 import sqlite3
@@ -319,8 +320,9 @@ class Store:
             if w.wants(ev):
                 w.queue.put_nowait(ev)
 
+    # `builtins.list`: inside this class `list` names the method above.
     def watch(self, key: str, namespace: str | None, since: int | None,
-              predicate: Filter | None = None) -> tuple[Watcher, list[Event]]:
+              predicate: Filter | None = None) -> tuple[Watcher, builtins.list[Event]]:
         """Subscribe, and return the events after `since` still owed to the watcher.
 
         `since=None` means "from now, starting with the current objects as ADDED",

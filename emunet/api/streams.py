@@ -28,7 +28,7 @@ def _container(pod: dict[str, Any], wanted: str | None, sub: str) -> str:
     if not wanted:
         default = (pod["metadata"].get("annotations") or {}).get(
             "kubectl.kubernetes.io/default-container")
-        if default in names:
+        if isinstance(default, str) and default in names:
             return default
         if len(names) == 1 or sub != "log":
             return names[0]

@@ -128,12 +128,12 @@ async def serve(server: ApiServer, request: web.Request, res: Resource,
             while len(batch) < BATCH_EVENTS and not watcher.queue.empty():
                 batch.append(watcher.queue.get_nowait())
             out, closed = [], False
-            for ev in batch:
-                if ev is None:
+            for queued in batch:
+                if queued is None:  # the store closed this watch
                     closed = True
                     break
-                last_rv = ev.rv
-                data = render(ev)
+                last_rv = queued.rv
+                data = render(queued)
                 if data:
                     out.append(data)
             if out:

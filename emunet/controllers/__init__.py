@@ -5,17 +5,29 @@ forever; the daemon starts one task per entry of CONTROLLERS.
 """
 from __future__ import annotations
 
-from .. import scheduler
+from collections.abc import Callable
+from typing import Protocol
+
+from .. import client, config, scheduler
 from . import (
-               deployment,
-               garbagecollector,
-               nodelifecycle,
-               replicaset,
-               serviceaccount,
-               serviceloadbalancer,
+    deployment,
+    garbagecollector,
+    nodelifecycle,
+    replicaset,
+    serviceaccount,
+    serviceloadbalancer,
 )
 
-CONTROLLERS = [
+
+class Controller(Protocol):
+    """What the daemon needs of a controller: a loop it runs as one task."""
+
+    async def run(self) -> None: ...
+
+
+Factory = Callable[[client.Client, config.ClusterConfig], Controller]
+
+CONTROLLERS: list[Factory] = [
     deployment.Controller,
     replicaset.Controller,
     garbagecollector.Controller,

@@ -150,7 +150,7 @@ class Controller:
         annotations.update(rollout.replica_annotations(d))
         annotations[rollout.REVISION] = str(max((rollout.revision(o) for o in olds),
                                                 default=0) + 1)
-        rs = {"apiVersion": RS.api_version, "kind": RS.kind,
+        rs: Obj = {"apiVersion": RS.api_version, "kind": RS.kind,
               "metadata": {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
                            "labels": dict(template["metadata"]["labels"]),
                            "annotations": annotations,
@@ -303,6 +303,7 @@ class Controller:
         if new is not None:
             rs_name = new["metadata"]["name"]
             prev = common.condition(d, "Progressing")
+            cond: dict[str, Any]
             if rollout.is_complete(d, status):
                 cond = {"reason": "NewReplicaSetAvailable",
                         "message": f'ReplicaSet "{rs_name}" has successfully progressed.'}

@@ -257,11 +257,11 @@ class Controller:
         owner = [] if fixed_name else [common.owner_ref(svc, ep_mod.SERVICES)]
         unmatched: list[Group] = []
         for ports, eps in groups:
-            sl = by_ports.pop(_ports_key(ports), None)
-            if sl is None:
+            match = by_ports.pop(_ports_key(ports), None)
+            if match is None:
                 unmatched.append((ports, eps))
                 continue
-            await self._write(sl, ports, eps, labels, owner)
+            await self._write(match, ports, eps, labels, owner)
         spare += list(by_ports.values())
         for ports, eps in unmatched:
             if spare:  # reuse a slice whose port set went away instead of delete+create

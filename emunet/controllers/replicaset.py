@@ -100,7 +100,7 @@ def compute_status(rs: Obj, active: list[Obj], now: float) -> tuple[Obj, float |
             labeled += 1
         if common.is_pod_ready(p):
             ready += 1
-            since = parse_time(common.condition(p, "Ready").get("lastTransitionTime"))
+            since = parse_time((common.condition(p, "Ready") or {}).get("lastTransitionTime"))
             wait = since + min_ready - now
             if min_ready == 0 or wait <= 0:
                 available += 1

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
+
+from .. import tasks
 
 Key = Hashable
 # `sync` may return a number of seconds after which the key wants another look
@@ -126,7 +127,7 @@ async def run_controller(informers: Iterable[Any], queue: WorkQueue, sync: Sync,
                          on_synced: Callable[[], Awaitable[None] | None] | None = None) -> None:
     """Start the informers, wait for their caches, then run `workers` workers forever."""
     informers = list(informers)
-    tasks: list[asyncio.Task[Any]] = []
+    running: list[asyncio.Task[Any]] = []
     try:
         for inf in informers:
             inf.start()
@@ -135,16 +136,12 @@ async def run_controller(informers: Iterable[Any], queue: WorkQueue, sync: Sync,
             r = on_synced()
             if asyncio.iscoroutine(r):
                 await r
-        tasks = [asyncio.create_task(work(queue, sync, log), name=f"{log.name}-worker-{i}")
-                 for i in range(workers)]
-        await asyncio.gather(*tasks)
+        running = [asyncio.create_task(work(queue, sync, log), name=f"{log.name}-worker-{i}")
+                   for i in range(workers)]
+        await asyncio.gather(*running)
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            # Workers end only by cancellation: `work` absorbs every other error.
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        # Workers end only by cancellation: `work` absorbs every other error.
+        await tasks.cancel_and_wait(*running)
         queue.shutdown()
         for inf in informers:
             await inf.stop()

@@ -15,7 +15,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from ..client import Client, Credentials
 from ..config import ClusterConfig
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.listen:
         host, _, p = args.listen.rpartition(":")
         port = int(p)
+    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
         runner = uvloop.run

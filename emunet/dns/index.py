@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import resources
-from ..client import Client, Informer
+from .. import resources, tasks
+from ..client import Client, Handler, Informer
 from . import names
 
 log = logging.getLogger("emunet.dns.index")
@@ -192,12 +192,17 @@ class Index:
             fn()
 
 
+def _ignoring_old(apply: Callable[[str, Obj], None]) -> Handler:
+    """An informer handler for an index update that needs only the new object."""
+    return lambda etype, obj, old: apply(etype, obj)
+
+
 class Feeds:
     """The informers that keep an `Index` current; `synced` once all have listed."""
 
     def __init__(self, client: Client, index: Index) -> None:
         self.index = index
-        self.informers = [
+        self.informers: list[tuple[Informer, Callable[[str, Obj], None]]] = [
             (Informer(client, resources.by_plural("namespaces")), index.apply_namespace),
             (Informer(client, resources.by_plural("services")), index.apply_service),
             (Informer(client, resources.by_plural("endpointslices", "discovery.k8s.io")),
@@ -207,7 +212,7 @@ class Feeds:
 
     def start(self) -> None:
         for inf, apply in self.informers:
-            inf.add_handler(lambda etype, obj, old, apply=apply: apply(etype, obj))
+            inf.add_handler(_ignoring_old(apply))
             inf.start()
         self._task = asyncio.create_task(self._wait_synced(), name="dns-feeds-synced")
 
@@ -219,11 +224,6 @@ class Feeds:
                  len(self.index.namespaces), len(self.index.services), len(self.index.slices))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await tasks.cancel_and_wait(self._task)
         for inf, _ in self.informers:
             await inf.stop()

@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSRecord
 
+from .. import tasks
 from . import records
 from .index import Index
 from .upstream import Upstream, error_reply
@@ -156,7 +158,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram protocol's own kind
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.transport is not None
@@ -202,10 +204,8 @@ class DnsServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        tasks.spawn(coro, "dns-forward", owner=self._tasks)
 
     async def start(self) -> None:
         """Bind UDP, then TCP on the same port; port 0 picks a free one (tests)."""

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from emunet.images import gostyle, http1, paths, runtime
 
 COMMANDS = ("netexec", "serve-hostname", "pause")
 _TEXT = "text/plain; charset=utf-8"
+
+# A handler's way to answer 200 with a text body, bound to its request.
+Ok = Callable[[str | bytes], http1.Response]
 
 
 def go_now() -> str:
@@ -52,10 +56,10 @@ class Netexec:
         head_only = req.method == "HEAD"
         close = not req.keep_alive
 
-        def ok(body: str | bytes, code: int = 200, **kw: object) -> http1.Response:
+        def ok(body: str | bytes, code: int = 200) -> http1.Response:
             data = body.encode() if isinstance(body, str) else body
             return http1.Response(gostyle.response(code, data, close=close,
-                                                   head_only=head_only, **kw))  # type: ignore[arg-type]
+                                                   head_only=head_only))
 
         if path in ("/hostname", "/hostName"):
             runtime.go_log(f"GET {path}")
@@ -96,7 +100,7 @@ class Netexec:
         runtime.go_log("GET /")
         return ok(f"NOW: {go_now()}")
 
-    def redirect(self, req: http1.Request, ok: object) -> http1.Response:
+    def redirect(self, req: http1.Request, ok: Ok) -> http1.Response:
         location, code_text = req.arg("location"), req.arg("code")
         runtime.go_log(f"{req.method} /redirect?msg={location}&code={code_text}")
         code = 302
@@ -104,7 +108,7 @@ class Netexec:
             try:
                 code = int(code_text)
             except ValueError:
-                return ok(f'argument \'code\' must be an integer or empty, got "{code_text}"\n')  # type: ignore[operator]
+                return ok(f'argument \'code\' must be an integer or empty, got "{code_text}"\n')
         body = b""
         if req.method in ("GET", "HEAD"):
             body = f'<a href="{location}">{gostyle.status_line(code)[13:].strip()}</a>.\n\n'.encode()
@@ -113,23 +117,23 @@ class Netexec:
                 [("Content-Type", "text/html; charset=utf-8")] if body else []),
             close=not req.keep_alive, head_only=req.method == "HEAD"))
 
-    def exit(self, req: http1.Request, ok: object) -> http1.Response | None | Awaitable[http1.Response | None]:
+    def exit(self, req: http1.Request, ok: Ok) -> http1.Response | None | Awaitable[http1.Response | None]:
         wait_text, timeout_text, code_text = req.arg("wait"), req.arg("timeout"), req.arg("code")
         runtime.go_log(f"GET /exit?code={code_text}&timeout={timeout_text}&wait={wait_text}")
         try:
             timeout = gostyle.parse_duration(timeout_text)
         except ValueError:
-            return ok("argument 'timeout' must be a valid golang duration or empty, "  # type: ignore[operator]
+            return ok("argument 'timeout' must be a valid golang duration or empty, "
                       f'got "{timeout_text}"\n')
         try:
             wait = gostyle.parse_duration(wait_text)
         except ValueError:
-            return ok("argument 'wait' must be a valid golang duration or empty, "  # type: ignore[operator]
+            return ok("argument 'wait' must be a valid golang duration or empty, "
                       f'got "{wait_text}"\n')
         try:
             code = int(code_text) if code_text else 0
         except ValueError:
-            return ok(f"argument 'code' must be an integer [0-127] or empty, got \"{code_text}\"\n")  # type: ignore[operator]
+            return ok(f"argument 'code' must be an integer [0-127] or empty, got \"{code_text}\"\n")
         runtime.go_log(f"Will begin shutdown in {gostyle.format_duration(wait)}, allowing "
                        f"{gostyle.format_duration(timeout)} for connections to close, "
                        f"then will exit with {code}")
@@ -141,10 +145,10 @@ class Netexec:
                 return None
             # A graceful shutdown answers this request, then stops.
             asyncio.get_running_loop().call_soon(self.stop.exit, code)
-            return ok(b"")  # type: ignore[operator,no-any-return]
+            return ok(b"")
         return later()
 
-    async def shell(self, req: http1.Request, ok: object) -> http1.Response:
+    async def shell(self, req: http1.Request, ok: Ok) -> http1.Response:
         cmd = req.arg("shellCommand") or req.arg("cmd")
         runtime.go_log(f"GET /shell?cmd={cmd}")
         proc = await asyncio.create_subprocess_exec(
@@ -158,9 +162,9 @@ class Netexec:
             result["error"] = (f"exit status {proc.returncode}" if proc.returncode > 0
                                else f"signal: {signal.Signals(-proc.returncode).name}")
         runtime.go_log(f"Output: map{result}")
-        return ok(gostyle.go_json(result))  # type: ignore[operator,no-any-return]
+        return ok(gostyle.go_json(result))
 
-    async def dial(self, req: http1.Request, ok: object) -> http1.Response:
+    async def dial(self, req: http1.Request, ok: Ok) -> http1.Response:
         host, port, request = req.arg("host"), req.arg("port"), req.arg("request")
         protocol, tries_text = req.arg("protocol"), req.arg("tries")
         runtime.go_log(f"GET /dial?host={host}&protocol={protocol}&port={port}"
@@ -196,7 +200,7 @@ class Netexec:
             output["responses"] = responses
         if errors:
             output["errors"] = errors
-        return ok(gostyle.go_json(output))  # type: ignore[operator,no-any-return]
+        return ok(gostyle.go_json(output))
 
 
 async def dial_http(host: str, port: int, request: str) -> str:
@@ -250,15 +254,16 @@ def udp_answer(text: bytes, client: tuple[str, int]) -> bytes | None:
 
 
 class UDPServer(asyncio.DatagramProtocol):
-    def __init__(self, answer: object) -> None:
+    def __init__(self, answer: Callable[[bytes, tuple[str, int]], bytes | None]) -> None:
         self.answer = answer
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A datagram endpoint's protocol is handed its datagram transport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
-        reply = self.answer(data, addr)  # type: ignore[operator]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        reply = self.answer(data, addr)
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
@@ -267,7 +272,7 @@ async def netexec(argv: list[str], stop: runtime.Stop) -> int:
     flags = gostyle.parse_flags(argv, {
         "http-port": 8080, "udp-port": 8081, "sctp-port": -1, "tls-cert-file": "",
         "tls-private-key-file": "", "http-override": "", "udp-listen-addresses": ""})
-    http_port, udp_port = int(flags["http-port"]), int(flags["udp-port"])  # type: ignore[call-overload]
+    http_port, udp_port = int(flags["http-port"]), int(flags["udp-port"])
     loop = asyncio.get_running_loop()
     app = Netexec(stop, http_port)
     ip = paths.pod_ip()
@@ -303,8 +308,8 @@ async def netexec(argv: list[str], stop: runtime.Stop) -> int:
     finally:
         server.close()
         conns.close_all()
-        for transport in transports:
-            transport.close()
+        for t in transports:
+            t.close()
     # Go's default for SIGTERM is to die by the signal; a pod's status shows 143.
     if stop.signal is not None:
         return 128 + stop.signal
@@ -333,7 +338,7 @@ async def serve_hostname(argv: list[str], stop: runtime.Stop) -> int:
     if flags["http"] and (flags["tcp"] or flags["udp"]):
         runtime.go_log("Can't server TCP/UDP mode and HTTP mode at the same time")
         return 1
-    port = int(flags["port"])  # type: ignore[call-overload]
+    port = int(flags["port"])
     ip = paths.pod_ip()
     loop = asyncio.get_running_loop()
     name = paths.hostname().encode()
@@ -347,10 +352,11 @@ async def serve_hostname(argv: list[str], stop: runtime.Stop) -> int:
                 writer.close()
             closers.append(await asyncio.start_server(one, sock=runtime.tcp_listener(ip, port)))
         if flags["udp"]:
+            def answer(data: bytes, addr: tuple[str, int]) -> bytes:
+                runtime.go_log(f"UDP request from {addr[0]}:{addr[1]}")
+                return name
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UDPServer(lambda data, addr: (
-                    runtime.go_log(f"UDP request from {addr[0]}:{addr[1]}"), name)[1]),
-                sock=runtime.udp_socket(ip, port))
+                lambda: UDPServer(answer), sock=runtime.udp_socket(ip, port))
             closers.append(transport)
         if flags["http"]:
             conns = http1.Connections(180.0)
@@ -379,7 +385,8 @@ async def pause(argv: list[str], stop: runtime.Stop) -> int:
     runtime.out("Paused")
     await stop.event.wait()
     # agnhost's pause exits 1 on SIGINT and 2 on SIGTERM.
-    return {signal.SIGINT: 1, signal.SIGTERM: 2}.get(stop.signal, 0)  # type: ignore[arg-type]
+    codes: dict[int | None, int] = {signal.SIGINT: 1, signal.SIGTERM: 2}
+    return codes.get(stop.signal, 0)
 
 
 async def main(argv: list[str], stop: runtime.Stop) -> int:

@@ -17,11 +17,15 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+# A flag's default fixes its type, as pflag's typed flag constructors do.
+FlagValue = bool | int | str
+
+
 class FlagError(Exception):
     pass
 
 
-def parse_flags(argv: list[str], spec: dict[str, object]) -> dict[str, object]:
+def parse_flags(argv: list[str], spec: dict[str, FlagValue]) -> dict[str, FlagValue]:
     """Parse pflag-style `--name=value`, `--name value` and bool `--name`.
 
     `spec` maps each flag to its default, whose type (bool, int, str) is the

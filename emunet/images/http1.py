@@ -20,8 +20,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING, cast
 from typing import Protocol as TypingProtocol
 from urllib.parse import parse_qs
+
+if TYPE_CHECKING:  # types only: a pod's process should not pay for these imports
+    import socket
+    from ssl import SSLContext
 
 MAX_HEAD = 32 * 1024
 MAX_BODY = 64 * 1024 * 1024
@@ -170,7 +175,8 @@ class HTTPProtocol(asyncio.Protocol):
     # ---- asyncio callbacks ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A stream server's protocol is handed its stream transport.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer, self.local = (peer[0], peer[1]), (local[0], local[1])
@@ -288,10 +294,9 @@ class HTTPProtocol(asyncio.Protocol):
         self.close()
 
 
-async def serve(app: App, sock: object, conns: Connections,
-                ssl: object | None = None) -> asyncio.AbstractServer:
+async def serve(app: App, sock: socket.socket, conns: Connections,
+                ssl: SSLContext | None = None) -> asyncio.AbstractServer:
     """Serve `app` on an already-bound listening socket."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: HTTPProtocol(app, conns), sock=sock,  # type: ignore[arg-type]
-                                    ssl=ssl)  # type: ignore[arg-type]
+    return await loop.create_server(lambda: HTTPProtocol(app, conns), sock=sock, ssl=ssl)
 

@@ -21,9 +21,14 @@ import os
 import posixpath
 import signal
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from emunet import tasks
 from emunet.images import http1, paths, runtime
+
+if TYPE_CHECKING:
+    import socket
 
 VERSION = "nginx/1.27.3"
 # The image's files date from its build; nginx derives ETag from mtime and size.
@@ -217,12 +222,12 @@ class Nginx:
                 send = method != "HEAD"
                 return data + (part if send else b""), 206, len(part) if send else 0
         key = (path, method == "HEAD", keep)
-        data = self.cache.get(key)
-        if data is None:
-            data = self.head(200, keep, len(body), "Accept-Ranges: bytes\r\n",
-                             static=body).encode() + (b"" if method == "HEAD" else body)
-            self.cache[key] = data
-        return data, 200, 0 if method == "HEAD" else len(body)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.head(200, keep, len(body), "Accept-Ranges: bytes\r\n",
+                            static=body).encode() + (b"" if method == "HEAD" else body)
+            self.cache[key] = hit
+        return hit, 200, 0 if method == "HEAD" else len(body)
 
     def handle(self, req: http1.Request) -> http1.Response:
         data, status, sent = self.respond(req)
@@ -273,15 +278,15 @@ def start_notices() -> None:
     notice("start worker processes")
 
 
-def listen_all(ports: list[int]) -> list[object]:
+def listen_all(ports: list[int]) -> list[socket.socket]:
     """Bind every port on the pod IP, or raise BindError for the first that fails."""
-    socks: list[object] = []
+    socks: list[socket.socket] = []
     try:
         for port in ports:
             socks.append(runtime.tcp_listener(paths.pod_ip(), port))
     except runtime.BindError:
         for sock in socks:
-            sock.close()  # type: ignore[attr-defined]
+            sock.close()
         raise
     return socks
 
@@ -292,8 +297,8 @@ async def serve_until_stopped(stop: runtime.Stop, servers: list[asyncio.Abstract
     try:
         await stop.event.wait()
     finally:
-        sweeper.cancel()
-    names = {signal.SIGTERM: "15 (SIGTERM)", signal.SIGINT: "2 (SIGINT)",
+        await tasks.cancel_and_wait(sweeper)
+    names: dict[int, str] = {signal.SIGTERM: "15 (SIGTERM)", signal.SIGINT: "2 (SIGINT)",
              signal.SIGQUIT: "3 (SIGQUIT)"}
     if stop.signal is not None:
         how = "shutting down" if stop.signal == signal.SIGQUIT else "exiting"

@@ -10,7 +10,7 @@ import signal
 
 from emunet.images import runtime
 
-_NAMES = {signal.SIGTERM: "Terminated", signal.SIGINT: "Interrupt"}
+_NAMES: dict[int, str] = {signal.SIGTERM: "Terminated", signal.SIGINT: "Interrupt"}
 
 
 async def main(argv: list[str], stop: runtime.Stop) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .. import tasks
 from ..client import Client, Credentials
 from ..config import ClusterConfig
 from . import node, pods, runtime, sandbox, streams
@@ -27,7 +29,7 @@ log = logging.getLogger("emunet.kubelet")
 def _preload() -> None:
     import aiohttp.web  # noqa: F401 - warm the zygote for built-in images
     try:
-        from .. import images  # type: ignore[attr-defined]  # noqa: F401
+        from .. import images  # noqa: F401
     except Exception as e:  # noqa: BLE001 - containers will report it as ErrImagePull
         log.warning("emunet.images is not importable (%r); containers cannot start", e)
 
@@ -47,17 +49,18 @@ async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credential
         server = streams.KubeletServer(mgr, creds.token)
         host = cfg.node_internal_ip(cfg.node_index(args.node))
         await server.start(host, node.KUBELET_PORT)
-        tasks = [asyncio.create_task(agent.heartbeat(), name="heartbeat"),
+        loops = [asyncio.create_task(agent.heartbeat(), name="heartbeat"),
                  asyncio.create_task(mgr.run(), name="pods")]
         log.info("kubelet %s ready: API on http://%s:%d, sandbox %s, PID namespace %s",
                  args.node, host, node.KUBELET_PORT, "on" if use_sandbox else "off",
                  "on" if rt.pid_namespace else "off")
-        await asyncio.wait([asyncio.create_task(stop.wait()), *tasks],
-                           return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
+        stopped = asyncio.create_task(stop.wait(), name="stop")
+        await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
+        for t in loops:
             if t.done() and t.exception():
                 log.error("kubelet task %s failed: %r", t.get_name(), t.exception())
-            t.cancel()
+        with contextlib.suppress(Exception):  # failures were logged just above
+            await tasks.cancel_and_wait(stopped, *loops)
         await mgr.stop()
         await server.stop()
     await rt.close()

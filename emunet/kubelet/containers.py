@@ -22,6 +22,7 @@ import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from . import environment, logs, probes, status
@@ -35,9 +36,9 @@ MAX_BACKOFF = 300.0
 RESET_AFTER = 600.0
 
 
-def load_images() -> Any:
+def load_images() -> ModuleType | None:
     try:
-        from .. import images  # type: ignore[attr-defined]
+        from .. import images
     except ImportError:
         return None
     return images if hasattr(images, "resolve") else None
@@ -131,7 +132,7 @@ class Container:
             launch = images.resolve(self.spec.get("image", ""), self.spec.get("command"),
                                     self.spec.get("args"), w.mgr.cfg.images)
             launch_err = launch.error
-        if launch_err:
+        if launch is None or launch_err:
             first = self.state.reason != "ImagePullBackOff"
             self.state.state, self.state.message = "waiting", launch_err
             self.state.reason = "ErrImagePull" if first else "ImagePullBackOff"

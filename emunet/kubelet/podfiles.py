@@ -56,9 +56,9 @@ def _merge_options(base: list[str], extra: list[Obj]) -> list[str]:
     for opt in base:
         name, _, value = opt.partition(":")
         merged[name] = opt
-    for opt in extra:
-        name = opt.get("name", "")
-        merged[name] = f"{name}:{opt['value']}" if opt.get("value") is not None else name
+    for item in extra:
+        name = item.get("name", "")
+        merged[name] = f"{name}:{item['value']}" if item.get("value") is not None else name
     return list(merged.values())
 
 

@@ -16,17 +16,21 @@ delete waits for that), as the kubelet does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .. import resources
+from .. import resources, tasks
 from ..client import ApiException, Client, Informer
 from ..config import ClusterConfig
 from . import containers, environment, ipam, podfiles, status, volumes
 from .runtime import Runtime
+
+T = TypeVar("T")
 
 log = logging.getLogger("emunet.kubelet.pods")
 Obj = dict[str, Any]
@@ -60,16 +64,8 @@ class PodManager:
         self.host_resolv = podfiles.ResolvConf()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        t = asyncio.create_task(coro, name=name)
-        self._tasks.add(t)
-        t.add_done_callback(self._done)
-        return t
-
-    def _done(self, t: asyncio.Task[Any]) -> None:
-        self._tasks.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("task %s failed", t.get_name(), exc_info=t.exception())
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        return tasks.spawn(coro, name, owner=self._tasks)
 
     async def run(self) -> None:
         try:
@@ -249,11 +245,12 @@ class PodWorker:
                 return
             loops = [self.mgr.spawn(c.loop(), f"ctr-{self.name}-{c.name}")
                      for c in self.containers]
-            waiter = asyncio.create_task(self._deleting.wait())
+            waiter = asyncio.create_task(self._deleting.wait(), name=f"deleting-{self.name}")
             done_all = asyncio.gather(*loops)
-            await asyncio.wait([waiter, done_all], return_when=asyncio.FIRST_COMPLETED)
+            ends: list[asyncio.Future[Any]] = [waiter, done_all]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             if not self._deleting.is_set():
-                waiter.cancel()
+                await tasks.cancel_and_wait(waiter)
                 self.kick()
                 await self._deleting.wait()
         except asyncio.CancelledError:
@@ -302,9 +299,9 @@ class PodWorker:
             if self._deleting.is_set():
                 return False
             t = self.mgr.spawn(c.loop(), f"init-{self.name}-{c.name}")
-            waiter = asyncio.create_task(self._deleting.wait())
+            waiter = asyncio.create_task(self._deleting.wait(), name=f"deleting-{self.name}")
             await asyncio.wait([t, waiter], return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            await tasks.cancel_and_wait(waiter)
             if self._deleting.is_set():
                 return False
             if t.result() != 0:
@@ -345,7 +342,8 @@ class PodWorker:
                 if e.status not in (404, 409):
                     log.warning("pod %s/%s: final delete failed: %s", self.namespace,
                                 self.name, e)
-        self._status_task.cancel()
+        with contextlib.suppress(Exception):  # a failure was logged by spawn
+            await tasks.cancel_and_wait(self._status_task)
         m.ipam.release(self.uid)
         m.workers.pop(self.uid, None)
         await asyncio.to_thread(shutil.rmtree, self.dir, True)

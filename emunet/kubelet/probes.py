@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from .. import tasks
+
 if TYPE_CHECKING:
     from .containers import Container
     from .pods import PodWorker
@@ -193,16 +195,8 @@ class Prober:
 
     async def stop(self) -> None:
         me = asyncio.current_task()
-        for t in self.tasks:
-            if t is not me:
-                t.cancel()
-        for t in self.tasks:
-            if t is me:
-                continue
-            try:
-                await t
-            except asyncio.CancelledError:
-                pass
+        # Called from one of the probe loops, stop must not wait for that loop itself.
+        await tasks.cancel_and_wait(*(t for t in self.tasks if t is not me))
 
     async def _loop(self, kind: str, probe: Obj) -> None:
         if kind != "startup":

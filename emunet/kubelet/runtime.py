@@ -31,6 +31,7 @@ without reporting them.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -38,8 +39,9 @@ import selectors
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
+from .. import tasks
 from . import sandbox
 
 log = logging.getLogger("emunet.kubelet.runtime")
@@ -86,9 +88,10 @@ def _child(req: dict[str, Any], fds: list[int]) -> None:
         if req.get("builtin"):
             os.environ.clear()
             os.environ.update(env)
-            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            from .. import images  # type: ignore[attr-defined]
+            # The standard streams of a Python process are TextIOWrappers.
+            cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)
+            cast(io.TextIOWrapper, sys.stderr).reconfigure(line_buffering=True)
+            from .. import images
             code = images.run_builtin(req["builtin"], req["argv"])
             sys.stdout.flush()
             sys.stderr.flush()
@@ -246,12 +249,7 @@ class Runtime:
         self._reader = asyncio.create_task(self._read(), name="zygote-events")
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
+        await tasks.cancel_and_wait(self._reader)
         if self.zygote_pid:
             try:
                 os.kill(self.zygote_pid, signal.SIGKILL)

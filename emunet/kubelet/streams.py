@@ -13,6 +13,7 @@ code, as kubectl expects). Every request needs the cluster's bearer token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import struct
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .. import tasks
 from . import logs
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ def _status(code: int, argv: list[str]) -> dict[str, Any]:
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
 
 
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
@@ -53,7 +59,7 @@ class KubeletServer:
         self.app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_get("/attach/{ns}/{pod}/{container}", self.attach)
-        self.app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
+        self.app.router.add_get("/healthz", _healthz)
         self.runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -244,8 +250,8 @@ class KubeletServer:
                     closers.remove(stdin_fd)
                     stdin_fd = None
 
-        send_task = asyncio.create_task(sender())
-        recv_task = asyncio.create_task(receiver())
+        send_task = tasks.spawn(sender(), f"exec-send-{pid}")
+        recv_task = tasks.spawn(receiver(), f"exec-receive-{pid}")
         try:
             code = await self.mgr.runtime.wait(pid)
             try:
@@ -258,8 +264,8 @@ class KubeletServer:
         except (ConnectionResetError, RuntimeError):
             self.mgr.runtime.kill(pid, 9)
         finally:
-            for t in (send_task, recv_task):
-                t.cancel()
+            with contextlib.suppress(Exception):  # a failure of either was logged by spawn
+                await tasks.cancel_and_wait(send_task, recv_task)
             for fd in closers:
                 try:
                     loop.remove_reader(fd)
@@ -305,9 +311,11 @@ class KubeletServer:
                 elif ch == 255 and c.spec.get("stdinOnce"):
                     run.close_stdin()
 
-        tasks = [asyncio.create_task(sender()), asyncio.create_task(receiver())]
+        send_task = tasks.spawn(sender(), f"attach-send-{c.name}")
+        recv_task = tasks.spawn(receiver(), f"attach-receive-{c.name}")
         try:
-            await asyncio.wait([run.exited, tasks[1]], return_when=asyncio.FIRST_COMPLETED)
+            ends: list[asyncio.Future[Any]] = [run.exited, recv_task]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             if run.exited.done():
                 await asyncio.sleep(0.05)
                 while not send_q.empty():
@@ -320,8 +328,8 @@ class KubeletServer:
             run.capture.subscribers.discard(sub)
             if c.spec.get("stdinOnce"):
                 run.close_stdin()
-            for t in tasks:
-                t.cancel()
+            with contextlib.suppress(Exception):  # a failure of either was logged by spawn
+                await tasks.cancel_and_wait(send_task, recv_task)
             await ws.close()
         return ws
 

@@ -29,6 +29,11 @@ _HELP = {
 
 class Counters:
     __slots__ = FIELDS
+    connections_total: int
+    connections_active: int
+    bytes_in: int
+    bytes_out: int
+    dial_failures: int
 
     def __init__(self) -> None:
         for f in FIELDS:
@@ -93,11 +98,11 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return str(n)
 
 

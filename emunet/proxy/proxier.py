@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import client as client_mod
-from .. import resources
+from .. import resources, tasks
 from ..config import ClusterConfig
 from . import metrics as metrics_mod
 from . import nft, relay, tls, udp
@@ -335,8 +335,7 @@ class Proxier:
         for key in [k for k in self.failures if k not in want.listeners]:
             del self.failures[key]
         for key, spec in want.listeners.items():
-            live = self.live.get(key)
-            if live is not None:
+            if key in self.live:
                 continue
             ok = await self._open(spec)
             retry = retry or not ok
@@ -507,8 +506,6 @@ class Proxier:
         svc = self.services.get(spec.spn.namespace, spec.spn.name)
         if svc is not None:
             # Recorded off the sync path: an Event is best effort, a listener is not.
-            task = asyncio.get_running_loop().create_task(self.client.event(
+            tasks.spawn(self.client.event(
                 {**svc, "kind": "Service", "apiVersion": "v1"}, reason, message, "Warning",
-                component="kube-proxy"))
-            self._events.add(task)
-            task.add_done_callback(self._events.discard)
+                component="kube-proxy"), f"event-{reason}", owner=self._events)

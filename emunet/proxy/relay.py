@@ -21,10 +21,14 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from .. import tasks
 from . import metrics as metrics_mod
 from .balancer import Endpoint
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 log = logging.getLogger("emunet.proxy.relay")
 
@@ -71,14 +75,13 @@ def bind(host: str, port: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
     return sock
 
 
-async def serve(sock: socket.socket, route: Route, ssl: object | None = None
+async def serve(sock: socket.socket, route: Route, ssl: SSLContext | None = None
                 ) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _Client(route), sock=sock, ssl=ssl,  # type: ignore[arg-type]
-                                    backlog=4096)
+    return await loop.create_server(lambda: _Client(route), sock=sock, ssl=ssl, backlog=4096)
 
 
-def reset(transport: asyncio.BaseTransport) -> None:
+def reset(transport: asyncio.Transport) -> None:
     """Close with RST (SO_LINGER 0): what a client sees when kube-proxy rejects."""
     sock = transport.get_extra_info("socket")
     try:
@@ -86,7 +89,7 @@ def reset(transport: asyncio.BaseTransport) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
-    transport.abort()  # type: ignore[attr-defined]
+    transport.abort()
 
 
 class _Half(asyncio.Protocol):
@@ -161,7 +164,7 @@ class _Backend(_Half):
         self.inbound = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream protocol's own kind
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         # A server that speaks first (SSH, SMTP, MySQL) may send before the pair is
         # made: data_received holds those bytes in `early` until then.
@@ -169,7 +172,7 @@ class _Backend(_Half):
 
 class _Client(_Half):
     # Connection setups in flight, so none is garbage-collected mid-dial.
-    tasks: ClassVar[set[asyncio.Task[None]]] = set()
+    setups: ClassVar[set[asyncio.Task[Any]]] = set()
 
     def __init__(self, route: Route) -> None:
         super().__init__()
@@ -177,11 +180,9 @@ class _Client(_Half):
         self.service_counters: metrics_mod.Counters | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream protocol's own kind
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
-        task = asyncio.get_running_loop().create_task(self._connect())
-        _Client.tasks.add(task)
-        task.add_done_callback(_Client.tasks.discard)
+        tasks.spawn(self._connect(), f"relay-connect-{self.route.name}", owner=_Client.setups)
 
     async def _connect(self) -> None:
         route = self.route
@@ -254,7 +255,7 @@ class _Client(_Half):
 
 async def close_all() -> None:
     """Cancel connection setups still in flight (used at shutdown)."""
-    for t in list(_Client.tasks):
+    for t in list(_Client.setups):
         t.cancel()
-    if _Client.tasks:
-        await asyncio.gather(*_Client.tasks, return_exceptions=True)
+    if _Client.setups:
+        await asyncio.gather(*_Client.setups, return_exceptions=True)

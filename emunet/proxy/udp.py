@@ -12,7 +12,9 @@ import asyncio
 import logging
 import socket
 import time
+from typing import cast
 
+from .. import tasks
 from . import metrics as metrics_mod
 from .relay import Route
 
@@ -31,7 +33,7 @@ class _Flow(asyncio.DatagramProtocol):
         self.last = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram protocol's own kind
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.last = time.monotonic()
@@ -62,7 +64,7 @@ class UdpService(asyncio.DatagramProtocol):
         self._sweeper: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # a datagram protocol's own kind
         self._schedule_sweep()
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -77,9 +79,7 @@ class UdpService(asyncio.DatagramProtocol):
             self._pending[addr].append(data)
             return
         self._pending[addr] = [data]
-        task = asyncio.get_running_loop().create_task(self._open(addr))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.spawn(self._open(addr), f"udp-flow-{addr[0]}:{addr[1]}", owner=self._tasks)
 
     async def _open(self, addr: tuple[str, int]) -> None:
         route = self.route
@@ -92,7 +92,7 @@ class UdpService(asyncio.DatagramProtocol):
             sc = route.metrics.service(route.name)
             ec = route.metrics.endpoint(route.name, f"{ep[0]}:{ep[1]}")
             counters = [sc, ec]
-            _, flow = await loop.create_datagram_endpoint(
+            transport, flow = await loop.create_datagram_endpoint(
                 lambda: _Flow(self, addr, counters), remote_addr=ep, family=socket.AF_INET)
             for c in counters:
                 c.connections_total += 1
@@ -101,7 +101,7 @@ class UdpService(asyncio.DatagramProtocol):
             for data in self._pending.get(addr, []):
                 for c in counters:
                     c.bytes_in += len(data)
-                flow.transport.sendto(data)  # type: ignore[union-attr]
+                transport.sendto(data)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 (one flow's failure is its own)

@@ -112,7 +112,7 @@ def _host_port(ip: str, port: Any) -> str:
 
 def _is_restartable_init(container: Obj | None) -> bool:
     # A sidecar: an init container with restartPolicy Always.
-    return bool(container) and container.get("restartPolicy") == "Always"
+    return container is not None and container.get("restartPolicy") == "Always"
 
 
 def _condition_true(conditions: list[Obj], kind: str) -> bool:

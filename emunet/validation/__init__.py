@@ -16,9 +16,10 @@ and the cause builders every kind uses), then one module per family of kinds
 (`pods`, `workloads`, `services`, `config`). This module holds the entry point
 and the table of kinds, and re-exports the helpers callers and tests use.
 Pure functions only.
-"""
-from __future__ import annotations
 
+No `from __future__ import annotations` here or in `common`: the `annotations`
+check is re-exported by that name.
+"""
 from collections.abc import Callable
 from typing import Any
 

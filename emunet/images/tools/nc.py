@@ -12,13 +12,20 @@ import os
 import select
 import socket
 import sys
+from dataclasses import dataclass, field
 
 USAGE = "usage: nc [-luvz] [-w SECS] [-p PORT] [HOST PORT]\n"
 
 
-def parse(argv: list[str]) -> dict[str, object]:
-    opts: dict[str, object] = {"l": False, "u": False, "v": False, "z": False,
-                               "w": None, "p": None, "rest": []}
+@dataclass
+class Options:
+    flags: set[str] = field(default_factory=set)         # the boolean letters given
+    values: dict[str, str] = field(default_factory=dict)  # -w and -p
+    rest: list[str] = field(default_factory=list)         # HOST PORT, or a listener's address
+
+
+def parse(argv: list[str]) -> Options:
+    opts = Options()
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -30,13 +37,13 @@ def parse(argv: list[str]) -> dict[str, object]:
                     value = letters or (args.pop(0) if args else "")
                     letters = ""
                     if flag != "q":
-                        opts[flag] = value
+                        opts.values[flag] = value
                 elif flag in "luvzn":
-                    opts[flag] = True
+                    opts.flags.add(flag)
                 else:
                     raise ValueError(f"invalid option -- '{flag}'")
         else:
-            opts["rest"].append(arg)  # type: ignore[attr-defined]
+            opts.rest.append(arg)
     return opts
 
 
@@ -71,15 +78,16 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         sys.stderr.write(f"nc: {exc}\n{USAGE}")
         return 1
-    rest: list[str] = opts["rest"]  # type: ignore[assignment]
-    wait = float(opts["w"]) if opts["w"] else None  # type: ignore[arg-type]
-    kind = socket.SOCK_DGRAM if opts["u"] else socket.SOCK_STREAM
-    if opts["l"]:
-        port = int(opts["p"] or (rest[-1] if rest else 0))  # type: ignore[arg-type]
+    rest = opts.rest
+    wait = float(opts.values["w"]) if opts.values.get("w") else None
+    udp = "u" in opts.flags
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    if "l" in opts.flags:
+        port = int(opts.values.get("p") or (rest[-1] if rest else 0))
         listener = socket.socket(socket.AF_INET, kind)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((rest[0] if len(rest) > 1 else "0.0.0.0", port))
-        if opts["u"]:
+        if udp:
             data, peer = listener.recvfrom(65536)
             os.write(1, data)
             listener.connect(peer)
@@ -103,15 +111,15 @@ def main(argv: list[str]) -> int:
     try:
         sock.connect((addr, int(port_text)))
     except OSError as exc:
-        if opts["v"]:
+        if "v" in opts.flags:
             sys.stderr.write(f"nc: {host} ({addr}:{port_text}): {exc.strerror or exc}\n")
         return 1
-    if opts["v"]:
+    if "v" in opts.flags:
         sys.stderr.write(f"{host} ({addr}:{port_text}) open\n")
-    if opts["z"]:
+    if "z" in opts.flags:
         return 0
     sock.settimeout(None)
-    pump(sock, wait, bool(opts["u"]))
+    pump(sock, wait, udp)
     return 0
 
 
