@@ -194,6 +194,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  {n['metadata']['name']:<20} InternalIP {_addr(n, 'InternalIP'):<12} "
               f"ExternalIP {_addr(n, 'ExternalIP'):<12} podCIDR {n['spec'].get('podCIDR', '')}")
     print(f'kubectl context "{cfg.context_name}" is set in {kc} (now current).')
+    plain = {(n["metadata"].get("annotations") or {}).get("emunet.io/pod-sandbox", "")
+             for n in nodes} - {"namespaces", ""}
+    for how in sorted(plain):
+        print(f"Note: pods run as {how}. Their hostnames, /etc/resolv.conf and volume "
+              "mountPaths are the host's; run as root on Linux for per-pod namespaces.")
     print("Try: kubectl get nodes")
     return 0
 

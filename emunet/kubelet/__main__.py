@@ -35,14 +35,18 @@ def _preload() -> None:
 
 
 async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credentials,
-                 rt: runtime.Runtime, use_sandbox: bool) -> None:
+                 rt: runtime.Runtime, use_sandbox: bool, no_sandbox_reason: str | None) -> None:
     rt.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with Client(creds) as client:
-        agent = node.NodeAgent(client, cfg, args.node)
+        # How pods run is said on the Node, through the API, so that `emunet up` can
+        # tell the user once.
+        agent = node.NodeAgent(client, cfg, args.node, {
+            node.SANDBOX_ANNOTATION: "namespaces" if use_sandbox
+            else f"plain processes: {no_sandbox_reason}"})
         await agent.register()
         mgr = pods.PodManager(client, cfg, args.node, args.state, rt, use_sandbox,
                               backoff_base=args.backoff)
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backoff is None:
         args.backoff = cfg.crash_backoff_seconds
     use_sandbox = False
+    reason: str | None = "disabled by the cluster config"
     if cfg.sandbox:
         reason = sandbox.available(str(args.state / "nodes" / args.node / "probe"))
         use_sandbox = reason is None
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = runtime.Runtime()
     rt.fork()
     try:
-        asyncio.run(_amain(args, cfg, creds, rt, use_sandbox))
+        asyncio.run(_amain(args, cfg, creds, rt, use_sandbox, reason))
     finally:
         if rt.zygote_pid:
             try:

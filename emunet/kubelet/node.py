@@ -113,9 +113,15 @@ def node_object(cfg: ClusterConfig, name: str) -> Obj:
             "status": node_status(cfg, name)}
 
 
+# How this node runs pods: "namespaces", or "plain processes: <why>".
+SANDBOX_ANNOTATION = "emunet.io/pod-sandbox"
+
+
 class NodeAgent:
-    def __init__(self, client: Client, cfg: ClusterConfig, name: str) -> None:
+    def __init__(self, client: Client, cfg: ClusterConfig, name: str,
+                 annotations: dict[str, str] | None = None) -> None:
         self.client, self.cfg, self.name = client, cfg, name
+        self.annotations = dict(annotations or {})
 
     async def register(self) -> None:
         # The kubelet starts alongside the API server: retry soon, then back off.
@@ -123,12 +129,16 @@ class NodeAgent:
         while True:
             try:
                 try:
-                    await self.client.create(NODES, node_object(self.cfg, self.name))
+                    obj = node_object(self.cfg, self.name)
+                    obj["metadata"]["annotations"].update(self.annotations)
+                    await self.client.create(NODES, obj)
                     log.info("registered node %s", self.name)
                 except ApiException as e:
                     if e.status != 409:
                         raise
                     await self.update_status()
+                    if self.annotations:
+                        await self.annotate(self.annotations)
                     log.info("node %s exists; status updated", self.name)
                 return
             except asyncio.CancelledError:
@@ -138,6 +148,12 @@ class NodeAgent:
                         "node registration failed: %s; retrying", e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def annotate(self, annotations: dict[str, str]) -> None:
+        try:
+            await self.client.patch(NODES, self.name, {"metadata": {"annotations": annotations}})
+        except Exception as e:  # noqa: BLE001 - informational only
+            log.warning("could not annotate node %s: %s", self.name, e)
 
     async def update_status(self) -> None:
         node = await self.client.get(NODES, self.name)

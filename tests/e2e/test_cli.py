@@ -129,6 +129,7 @@ def test_up_prints_the_cluster_and_sets_the_kubectl_context(user: User) -> None:
     nodes = user.json("nodes")["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == NODES
     assert all(node_ready(n) == "True" for n in nodes)
+    assert "Note:" not in out  # as root on Linux, pods get their own namespaces
 
 
 def test_using_it_and_host_dns_follows_the_services(user: User) -> None:
@@ -232,3 +233,18 @@ def test_down_removes_the_hosts_block_and_purge_the_context(user: User) -> None:
                                      f'Removed its state and the kubectl context "emunet-{NAME}".']
     assert not (user.tmp / "state" / "emunet" / NAME).exists()
     assert f"emunet-{NAME}" not in user.kubectl("config", "get-contexts", "-o", "name")
+
+
+def test_up_says_once_when_pods_run_without_namespaces(tmp_path: Path) -> None:
+    u = User(tmp_path)
+    (tmp_path / "plain.yaml").write_text(CONFIG.replace("127.93.", "127.94.").replace(
+        "18443", "18543") + "sandbox: false\nnodes: 1\n")
+    try:
+        up = u.emunet("up", "--name", "plain", "--config", "plain.yaml")
+        assert up.returncode == 0, up.stderr
+        notes = [ln for ln in up.stdout.splitlines() if ln.startswith("Note:")]
+        assert notes == ["Note: pods run as plain processes: disabled by the cluster config. "
+                         "Their hostnames, /etc/resolv.conf and volume mountPaths are the "
+                         "host's; run as root on Linux for per-pod namespaces."]
+    finally:
+        u.emunet("down", "--name", "plain", "--purge")
