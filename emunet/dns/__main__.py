@@ -15,10 +15,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
+from .. import tasks
 from ..client import Client, Credentials
 from ..config import ClusterConfig
 from . import hostsfile, index, records, server, upstream
@@ -95,14 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.listen:
         host, _, p = args.listen.rpartition(":")
         port = int(p)
-    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
-        import uvloop
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(run(cfg, creds, host, port, args.resolv_conf))
+        tasks.run(run(cfg, creds, host, port, args.resolv_conf))
     except OSError as e:
         log.error("cannot serve DNS on %s:%d: %s", host, port, e)
         return 1

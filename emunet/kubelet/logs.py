@@ -45,6 +45,28 @@ def parse_cri(line: bytes) -> tuple[str, str, bytes] | None:
     return ts.decode(), stream.decode(), text + (b"" if tag == b"P" else b"\n")
 
 
+
+def read_until_eof(fd: int, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> None:
+    """Read `fd` from the event loop as data comes, until EOF (or EIO: a pty whose slave
+    side closed), then stop watching it and call `on_eof`."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+
+    def ready() -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            on_data(data)
+            return
+        loop.remove_reader(fd)
+        on_eof()
+
+    loop.add_reader(fd, ready)
+
 class Capture:
     """One container run's output: file + live subscribers."""
 
@@ -67,28 +89,16 @@ class Capture:
 
     def read_fd(self, fd: int, stream: str, on_eof: Callable[[], None] | None = None) -> None:
         """Read fd (non-blocking) from the loop until EOF/EIO (a pty whose slave closed)."""
-        loop = asyncio.get_running_loop()
-        os.set_blocking(fd, False)
         self._open_fds.add(fd)
 
-        def ready() -> None:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if data:
-                self.feed(stream, data)
-                return
-            loop.remove_reader(fd)
+        def eof() -> None:
             self._open_fds.discard(fd)
             if on_eof is not None:
                 on_eof()
             if not self._open_fds:
                 self.finish()
 
-        loop.add_reader(fd, ready)
+        read_until_eof(fd, lambda data: self.feed(stream, data), eof)
 
     def finish(self) -> None:
         if not self.closed:

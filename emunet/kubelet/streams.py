@@ -210,26 +210,15 @@ class KubeletServer:
         drained = asyncio.Event()
         send_q: asyncio.Queue[bytes] = asyncio.Queue()
 
-        def reader(fd: int, ch: int) -> Callable[[], None]:
-            def ready() -> None:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    data = b""
-                if data:
-                    send_q.put_nowait(bytes([ch]) + data)
-                    return
-                loop.remove_reader(fd)
+        def watch(fd: int, ch: int) -> None:
+            def eof() -> None:
                 open_outs.discard(fd)
                 if not open_outs:
                     drained.set()
-            return ready
+            logs.read_until_eof(fd, lambda data: send_q.put_nowait(bytes([ch]) + data), eof)
 
         for fd, ch in outs:
-            os.set_blocking(fd, False)
-            loop.add_reader(fd, reader(fd, ch))
+            watch(fd, ch)
 
         async def sender() -> None:
             while True:

@@ -17,11 +17,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 from .. import client as client_mod
+from .. import tasks
 from ..config import ClusterConfig
 from . import metrics, nft, proxier, udp
 
@@ -96,14 +95,8 @@ def cli(argv: list[str] | None = None) -> int:
     _die_with_parent()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
-        import uvloop
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(main(args.state, args.udp_idle_seconds, args.mode))
+        tasks.run(main(args.state, args.udp_idle_seconds, args.mode))
     except KeyboardInterrupt:
         pass
     return 0
