@@ -20,16 +20,21 @@ import secrets
 import signal
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from . import certs, children, errors, resources
-from .api.server import ApiServer, json_response
+from . import children, errors, resources
 from .client import Client, Credentials
 from .config import ClusterConfig
 from .paths import state_paths
-from .store import Store
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .api.server import ApiServer
+    from .store import Store
+
+# The API server, the store and cryptography are imported where they are first used:
+# the children are forked before that, and start while this process imports them.
 
 log = logging.getLogger("emunet.daemon")
 
@@ -70,10 +75,20 @@ class Daemon:
 
     def _pki(self) -> tuple[Path, Path, Path, str]:
         pki = self.paths["pki"]
+        ca_crt, ca_key = pki / "ca.crt", pki / "ca.key"
+        crt, key = pki / "apiserver.crt", pki / "apiserver.key"
+        tok = self.paths["token"]
+        if not all(p.exists() for p in (ca_crt, ca_key, crt, key, tok)):
+            self._make_pki(pki)
+        return ca_crt, crt, key, tok.read_text().strip()
+
+    def _make_pki(self, pki: Path) -> None:
+        from . import certs  # cryptography: only when something is missing
+
         pki.mkdir(parents=True, exist_ok=True)
         ca_crt, ca_key = certs.ensure_ca(pki, key_type="ec")
         crt, key = pki / "apiserver.crt", pki / "apiserver.key"
-        if not crt.exists():
+        if not crt.exists() or not key.exists():
             d = self.cfg.cluster_domain
             certs.issue(ca_crt, ca_key, "kube-apiserver",
                         ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -83,7 +98,6 @@ class Daemon:
         tok = self.paths["token"]
         if not tok.exists():
             certs.write_private(tok, secrets.token_urlsafe(32).encode())
-        return ca_crt, crt, key, tok.read_text().strip()
 
     def _bootstrap(self, api: ApiServer) -> None:
         """The objects every cluster has, created once (kubeadm and the apiserver do this)."""
@@ -214,6 +228,7 @@ class Daemon:
     # ---- admin endpoints (for `emunet node stop/start` and `emunet status`) ----
 
     def _admin_routes(self, app: web.Application) -> None:
+        from .api.server import json_response
         async def node_action(request: web.Request) -> web.Response:
             node, action = request.match_info["node"], request.match_info["action"]
             if node not in self.cfg.node_names():
@@ -257,6 +272,10 @@ class Daemon:
         ca_crt, crt, key, token = self.ca_crt, self.crt, self.key, self.token
         server_url = self.server_url
 
+        from aiohttp import web
+
+        from .api.server import ApiServer
+        from .store import Store
         store = Store(paths["db"])
         api = ApiServer(self.cfg, store, token)
         self._admin_routes(api.app)
@@ -305,6 +324,7 @@ class Daemon:
 
     async def _local_site(self, runner: web.AppRunner) -> Path | None:
         """The API on a Unix socket only root can open, for the daemon's own controllers."""
+        from aiohttp import web
         sock = self.state / "api.sock"
         if len(str(sock)) > 100:  # beyond what sun_path holds: keep to HTTPS
             return None
