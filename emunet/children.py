@@ -23,6 +23,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import launch
+
 log = logging.getLogger("emunet.children")
 
 # component -> (module, function taking argv and returning an exit code)
@@ -103,14 +105,11 @@ def fork(component: str, state: Path, node: str | None, log_path: Path) -> int:
 
 def spawn(component: str, state: Path, node: str | None, log_path: Path) -> int:
     """Start a child as a fresh interpreter (the slow path, once the daemon runs)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"emunet.{component}",
              *component_argv(component, state, node)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=state,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=launch.child_env(), cwd=state,
             start_new_session=True, preexec_fn=die_with_parent)
     # The pid is reaped through its pidfd (Child), not through Popen.
     proc.returncode = 0

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from . import kubeconfig
+from . import kubeconfig, launch
 from .config import ClusterConfig
 from .paths import state_paths
 
@@ -169,16 +168,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         from .daemon import main as daemon_main
         daemon_main(["--state", str(state)])
         return 0
-    logs = state_paths(state)["logs"]
-    logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    state_paths(state)["daemon"].unlink(missing_ok=True)  # left by a daemon that was killed
-    with open(logs / "daemon.log", "ab") as out:
-        # cwd: `python -m` puts the working directory first on sys.path, where any
-        # stray module (a selectors.py, say) would shadow the standard library's.
-        proc = subprocess.Popen([sys.executable, "-m", "emunet.daemon", "--state", str(state)],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=state,
-                                start_new_session=True, env=_child_env())
+    proc = launch.start_daemon(state)
     nodes = _wait_ready(state, cfg, proc.pid, args.timeout)
     daemon = json.loads(state_paths(state)["daemon"].read_text())
     creds = json.loads(state_paths(state)["creds"].read_text())
@@ -201,13 +192,6 @@ def cmd_up(args: argparse.Namespace) -> int:
               "mountPaths are the host's; run as root on Linux for per-pod namespaces.")
     print("Try: kubectl get nodes")
     return 0
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
 
 
 def stop_daemon(state: Path, timeout: float = 10) -> bool:

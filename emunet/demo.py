@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from . import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "examples"
@@ -39,9 +40,7 @@ class Demo:
         if show:
             print(f"{GREEN}${RESET} {cmd}", flush=True)
         r = subprocess.run(cmd, shell=True, cwd=self.dir, capture_output=True, text=True,
-                           timeout=timeout, env={**os.environ,
-                                                 "PYTHONPATH": str(ROOT) + os.pathsep
-                                                 + os.environ.get("PYTHONPATH", "")})
+                           timeout=timeout, env=launch.child_env())
         out = r.stdout + (r.stderr if r.returncode else "")
         if show and out.strip():
             print(out.rstrip(), flush=True)

@@ -21,13 +21,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import kubeconfig
+from . import kubeconfig, launch
 from .client import Client, Credentials
 from .config import ClusterConfig
 from .daemon import free_port
@@ -79,17 +78,7 @@ class Cluster:
         cfg.validate()
         self.cfg = cfg
         state_paths(self.state)["config"].write_text(cfg.to_json())
-        logs = state_paths(self.state)["logs"]
-        logs.mkdir(parents=True)
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env["EMUNET_EXIT_WITH_PID"] = str(os.getpid())
-        with open(logs / "daemon.log", "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env,
-                cwd=self.state)
+        self.proc = self._start_daemon()
         try:
             self._wait_ready()
         except BaseException:
@@ -105,6 +94,10 @@ class Cluster:
         self.home = Path(self._tmp) / "home"
         self.home.mkdir()
         return self
+
+    def _start_daemon(self) -> subprocess.Popen[bytes]:
+        # The daemon stops with this process, whatever way it ends (see daemon._exit_with).
+        return launch.start_daemon(self.state, EMUNET_EXIT_WITH_PID=str(os.getpid()))
 
     def _wait_ready(self) -> None:
         from .cli import _wait_ready
@@ -144,16 +137,7 @@ class Cluster:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
-        state_paths(self.state)["daemon"].unlink(missing_ok=True)
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env["EMUNET_EXIT_WITH_PID"] = str(os.getpid())
-        with open(state_paths(self.state)["logs"] / "daemon.log", "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emunet.daemon", "--state", str(self.state)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env,
-                cwd=self.state)
+        self.proc = self._start_daemon()
         self._wait_ready()
 
     def __enter__(self) -> Cluster:
