@@ -31,6 +31,7 @@ class Launch:
     builtin: str | None = None
     path_prepend: list[str] = field(default_factory=list)
     error: str | None = None
+    stop_signal: str = "SIGTERM"
 
 
 def default_tools_base() -> Path:
@@ -64,11 +65,11 @@ def resolve(image: str, command: list[str] | None, args: list[str] | None,
     builtin = catalog.builtin_for_argv(known, argv)
     if builtin is not None:
         name, builtin_argv = builtin
-        return Launch(builtin_argv, builtin=name)
+        return Launch(builtin_argv, builtin=name, stop_signal=known.stop_signal)
     if known.kind == "shell":
         shims = tools_dir(tools_base or default_tools_base())
-        return Launch(_shell(argv), path_prepend=[str(shims)])
-    return Launch(argv)
+        return Launch(_shell(argv), path_prepend=[str(shims)], stop_signal=known.stop_signal)
+    return Launch(argv, stop_signal=known.stop_signal)
 
 
 def run_builtin(name: str, argv: list[str]) -> int:

@@ -42,6 +42,7 @@ class Image:
     entrypoint: tuple[str, ...]     # Dockerfile ENTRYPOINT
     cmd: tuple[str, ...]            # Dockerfile CMD
     builtin: str | None             # run in-process when the entrypoint is not overridden
+    stop_signal: str = "SIGTERM"    # Dockerfile STOPSIGNAL: what the kubelet stops it with
 
 
 def parse_reference(image: str) -> Reference:
@@ -71,12 +72,14 @@ def parse_reference(image: str) -> Reference:
 _SHELL = ("sh",)
 # Keyed by the last path segment of the repository.
 _IMAGES: dict[str, Image] = {
-    # nginx's official image: ENTRYPOINT /docker-entrypoint.sh, CMD nginx -g 'daemon off;'.
-    "nginx": Image("nginx", ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"), "nginx"),
+    # nginx's official image: ENTRYPOINT /docker-entrypoint.sh, CMD nginx -g 'daemon off;',
+    # STOPSIGNAL SIGQUIT (a graceful shutdown).
+    "nginx": Image("nginx", ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"), "nginx",
+                   "SIGQUIT"),
     # The Kubernetes e2e nginx and the docs' nginx-slim both serve the welcome page on 80.
     "nginx-slim": Image("nginx", (), ("nginx", "-g", "daemon off;"), "nginx"),
     "nginx-alpine": Image("nginx", ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"),
-                          "nginx"),
+                          "nginx", "SIGQUIT"),
     "nginxhttps": Image("nginxhttps", (), ("/usr/bin/auto-reload-nginx.sh",), "nginxhttps"),
     "agnhost": Image("agnhost", ("/agnhost",), ("pause",), "agnhost"),
     "pause": Image("pause", ("/pause",), (), "pause"),

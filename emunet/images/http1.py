@@ -157,6 +157,27 @@ class Connections:
         for conn in list(self.live):
             conn.close()
 
+    async def drain(self) -> None:
+        """A graceful shutdown's wait: idle keep-alive connections close now, the rest
+        after answering the request they are on (or, on a fresh connection, the first
+        one), as nginx does on SIGQUIT. No limit of its own: whoever sent the signal
+        decides how long to wait (the kubelet's grace period)."""
+        self.draining = True
+        self.drained = asyncio.Event()
+        for conn in list(self.live):
+            if conn.idle:
+                conn.close()
+        if self.live:
+            await self.drained.wait()
+
+    def forget(self, conn: HTTPProtocol) -> None:
+        self.live.discard(conn)
+        if self.draining and not self.live:
+            self.drained.set()
+
+    draining = False
+    drained: asyncio.Event
+
 
 class HTTPProtocol(asyncio.Protocol):
     def __init__(self, app: App, conns: Connections) -> None:
@@ -171,6 +192,12 @@ class HTTPProtocol(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self.last_active = time.monotonic()
+        self.answered = 0
+
+    @property
+    def idle(self) -> bool:
+        """Between requests of a kept-alive connection: nothing to lose by closing."""
+        return self.answered > 0 and not self.busy and self.pending is None and not self.buf
 
     # ---- asyncio callbacks ------------------------------------------------
 
@@ -184,7 +211,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        self.conns.live.discard(self)
+        self.conns.forget(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -236,6 +263,8 @@ class HTTPProtocol(asyncio.Protocol):
                 self.fail()
                 return
             self.pending = None
+            if self.conns.draining:
+                req.keep_alive = False   # the answer says `Connection: close`
             result = self.app.handle(req)
             if isinstance(result, Response) or result is None:
                 self.send(result, req)
@@ -285,6 +314,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self.transport.write(response.data)
         self.last_active = time.monotonic()
+        self.answered += 1
         if response.close or not req.keep_alive:
             self.close()
 

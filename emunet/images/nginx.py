@@ -293,21 +293,35 @@ def listen_all(ports: list[int]) -> list[socket.socket]:
 
 async def serve_until_stopped(stop: runtime.Stop, servers: list[asyncio.AbstractServer],
                               conns: http1.Connections) -> int:
+    # The sweep goes on while draining: a connection that never sends a request
+    # still ends at the keep-alive timeout.
     sweeper = asyncio.get_running_loop().create_task(conns.sweep(), name="nginx-idle-sweep")
     try:
         await stop.event.wait()
+        await _shut_down(stop, servers, conns)
     finally:
         await tasks.cancel_and_wait(sweeper)
+    return stop.code
+
+
+async def _shut_down(stop: runtime.Stop, servers: list[asyncio.AbstractServer],
+                     conns: http1.Connections) -> None:
     names: dict[int, str] = {signal.SIGTERM: "15 (SIGTERM)", signal.SIGINT: "2 (SIGINT)",
              signal.SIGQUIT: "3 (SIGQUIT)"}
+    graceful = stop.signal == signal.SIGQUIT
     if stop.signal is not None:
-        how = "shutting down" if stop.signal == signal.SIGQUIT else "exiting"
+        how = "shutting down" if graceful else "exiting"
         notice(f"signal {names.get(stop.signal, stop.signal)} received, {how}")
     for server in servers:
         server.close()
+    if graceful:
+        # SIGQUIT (the official image's STOPSIGNAL, so what the kubelet sends) lets
+        # requests already on a connection finish; SIGTERM and SIGINT cut them off.
+        notice("gracefully shutting down")
+        await conns.drain()
+        notice("exiting")
     conns.close_all()
     notice("exit")
-    return stop.code
 
 
 async def main(argv: list[str], stop: runtime.Stop) -> int:

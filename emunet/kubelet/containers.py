@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import signal
 import struct
 import termios
 import time
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from . import environment, logs, probes, status
+from . import environment, hooks, logs, probes, status
 
 if TYPE_CHECKING:
     from .pods import PodWorker
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("emunet.kubelet.containers")
 Obj = dict[str, Any]
 MAX_BACKOFF = 300.0
+MIN_GRACE = 2.0
 RESET_AFTER = 600.0
 
 
@@ -55,6 +57,7 @@ class Run:
     exited: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
     attached_once: bool = False
+    stop_signal: int = signal.SIGTERM   # the image's STOPSIGNAL
 
     def resize(self, width: int, height: int) -> None:
         if self.pty_master is not None:
@@ -168,17 +171,28 @@ class Container:
                 os.close(fd)
         run = build(cap)
         run.pid = pid
+        run.stop_signal = getattr(signal, launch.stop_signal, signal.SIGTERM)
         self.run = run
-        now = _now()
+        w.event("Normal", "Created", f"Created container: {self.name}")
+        w.event("Normal", "Started", f"Started container {self.name}")
+        self._announced = True
         self.state = status.ContainerState(
-            self.name, self.state.image, state="running", reason="", started_at=now,
+            self.name, self.state.image, state="running", reason="", started_at=_now(),
             restart_count=restart, last=self.state.last, container_id=f"emunet://{cid}",
             # A startup probe gates readiness too: not ready before it passes.
             ready=not self.spec.get("readinessProbe") and not self.spec.get("startupProbe"),
             started=not self.spec.get("startupProbe"))
-        w.event("Normal", "Created", f"Created container: {self.name}")
-        w.event("Normal", "Started", f"Started container {self.name}")
-        self._announced = True
+        hook = (self.spec.get("lifecycle") or {}).get("postStart")
+        if hook:
+            # Not running until postStart returns, as the kubelet reports it.
+            st, ready = self.state, self.state.ready
+            st.state, st.reason, st.ready = "waiting", "ContainerCreating", False
+            w.kick()
+            if not await hooks.post_start(self, hook):
+                w.event("Normal", "Killing", "FailedPostStartHook")
+                await self.kill(self._grace())
+                return True   # the run is over; wait_run records how it ended
+            st.state, st.reason, st.ready, st.started_at = "running", "", ready, _now()
         self.prober = probes.Prober.for_container(self, w)
         return True
 
@@ -271,6 +285,36 @@ class Container:
             await asyncio.wait_for(self.wake.wait(), seconds)
         except TimeoutError:
             pass
+
+    def _grace(self) -> float:
+        return float(self.worker.pod["spec"].get("terminationGracePeriodSeconds", 30))
+
+    async def kill(self, grace: float) -> None:
+        """Stop the running process as the kubelet's killContainer does: the preStop
+        hook, then the image's STOPSIGNAL, then SIGKILL when the grace period is over."""
+        run = self.run
+        rt = self.worker.mgr.runtime
+        if run is None or run.exited.done():
+            return
+        if grace > 0:
+            began = time.monotonic()
+            hook = (self.spec.get("lifecycle") or {}).get("preStop")
+            if hook:
+                await hooks.pre_stop(self, hook, grace)
+                # The kubelet leaves at least 2 s after the hook before SIGKILL.
+                grace = max(grace - (time.monotonic() - began), MIN_GRACE)
+            rt.kill(run.pid, run.stop_signal)
+            try:
+                await asyncio.wait_for(rt.wait(run.pid), grace)
+                return
+            except TimeoutError:
+                pass
+        rt.kill(run.pid, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(rt.wait(run.pid), 5)
+        except TimeoutError:
+            log.warning("container %s of pod %s/%s outlived SIGKILL", self.name,
+                        self.worker.namespace, self.worker.name)
 
     def stop(self, sig: int) -> None:
         self.stopping = True

@@ -326,13 +326,11 @@ class PodWorker:
         for c in running:
             self.event("Normal", "Killing", f"Stopping container {c.name}")
         for c in self.init + self.containers:
-            c.stop(signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        if running:
-            waits = [c.run.exited for c in running if c.run is not None]
-            _, pending = await asyncio.wait(waits, timeout=max(grace, 0.01))
-            if pending:
-                self.kill_all(signal.SIGKILL)
-                await asyncio.wait(pending, timeout=5)
+            c.stopping = True
+            c.wake.set()
+        # Each container as the kubelet stops it: preStop, its image's stop signal,
+        # SIGKILL at the end of the grace period; all of them at once.
+        await asyncio.gather(*(c.kill(float(grace)) for c in running))
         self.kick()
         await asyncio.sleep(0)
         if not self._vanished:

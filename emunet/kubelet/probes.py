@@ -66,15 +66,20 @@ def dial_error(host: str, port: int, e: BaseException) -> str:
     return f"dial tcp {host}:{port}: connect: {text}"
 
 
-async def _http(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
-    h = probe["httpGet"]
+def http_target(h: Obj, c: Container, w: PodWorker) -> tuple[str, str, int, dict[str, str]]:
+    """An httpGet action's URL, host, port and headers (the pod IP unless `host`)."""
     host = h.get("host") or w.ip
     port = _port(h, c.spec)
     scheme = (h.get("scheme") or "HTTP").lower()
     path = h.get("path") or "/"
     url = f"{scheme}://{host}:{port}{path if path.startswith('/') else '/' + path}"
-    headers = {"User-Agent": "kube-probe/1.32", "Accept": "*/*"}
-    headers.update({x["name"]: x["value"] for x in h.get("httpHeaders") or []})
+    headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+    return url, host, port, headers
+
+
+async def _http(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
+    url, host, port, extra = http_target(probe["httpGet"], c, w)
+    headers = {"User-Agent": "kube-probe/1.32", "Accept": "*/*", **extra}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
             async with s.get(url, headers=headers, ssl=False, allow_redirects=False) as r:
@@ -103,11 +108,10 @@ async def _tcp(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[
     return True, ""
 
 
-async def _exec(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
-    """Run the command in the container; its stdout and stderr are the message."""
-    argv = list(probe["exec"].get("command") or [])
-    if c.run is None or not argv:
-        return False, "container is not running"
+async def run_command(argv: list[str], c: Container, w: PodWorker,
+                      timeout: float | None) -> tuple[int | None, str]:
+    """Run a command in the container: (exit code, or None when it timed out; its
+    stdout and stderr, at most MAX_OUTPUT)."""
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -136,20 +140,34 @@ async def _exec(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple
             eof.set_result(None)
 
     loop.add_reader(out_r, readable)
+    code: int | None = None
     try:
         try:
             code = await asyncio.wait_for(w.mgr.runtime.wait(pid), timeout)
         except TimeoutError:
             w.mgr.runtime.kill(pid, signal.SIGKILL)
-            return False, f'command "{" ".join(argv)}" timed out'
-        try:
-            await asyncio.wait_for(asyncio.shield(eof), 0.2)
-        except TimeoutError:
-            pass
+        except asyncio.CancelledError:
+            w.mgr.runtime.kill(pid, signal.SIGKILL)
+            raise
+        if code is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(eof), 0.2)
+            except TimeoutError:
+                pass
     finally:
         loop.remove_reader(out_r)
         os.close(out_r)
-    output = b"".join(chunks)[:MAX_OUTPUT].decode("utf-8", "replace")
+    return code, b"".join(chunks)[:MAX_OUTPUT].decode("utf-8", "replace")
+
+
+async def _exec(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
+    """Run the command in the container; its stdout and stderr are the message."""
+    argv = list(probe["exec"].get("command") or [])
+    if c.run is None or not argv:
+        return False, "container is not running"
+    code, output = await run_command(argv, c, w, timeout)
+    if code is None:
+        return False, f'command "{" ".join(argv)}" timed out'
     return code == 0, output
 
 
@@ -235,16 +253,9 @@ class Prober:
             await asyncio.sleep(period)
 
     async def _kill(self, probe: Obj) -> None:
-        """Stop the container as the kubelet does: SIGTERM, SIGKILL after the grace."""
-        run = self.c.run
-        if run is None or run.exited.done():
-            return
+        """Stop the container as the kubelet does (preStop, stop signal, SIGKILL after
+        the grace: the probe's own terminationGracePeriodSeconds, else the pod's)."""
         grace = probe.get("terminationGracePeriodSeconds")
         if grace is None:
             grace = self.w.pod["spec"].get("terminationGracePeriodSeconds", 30)
-        rt = self.w.mgr.runtime
-        rt.kill(run.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        try:
-            await asyncio.wait_for(asyncio.shield(run.exited), max(float(grace), 0.01))
-        except TimeoutError:
-            rt.kill(run.pid, signal.SIGKILL)
+        await self.c.kill(float(grace))

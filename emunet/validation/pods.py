@@ -55,23 +55,55 @@ def _volumes(volumes: list[Obj], path: str) -> tuple[Causes, set[str]]:
     return causes, names
 
 
-def _probe(probe: Obj | None, path: str, liveness_like: bool) -> Causes:
-    if not probe:
-        return []
+def _handler(h: Obj, path: str, kinds: tuple[str, ...]) -> Causes:
+    """One action of a probe or a lifecycle hook: exactly one kind, each well formed."""
     causes: Causes = []
-    handlers = [k for k in ("exec", "httpGet", "tcpSocket", "grpc") if probe.get(k) is not None]
+    handlers = [k for k in kinds if h.get(k) is not None]
     if not handlers:
         causes.append(common.required(path, "must specify a handler type"))
     for extra in handlers[1:]:
         causes.append(errors.forbidden(f"{path}.{extra}",
                                        "may not specify more than 1 handler type"))
+    if h.get("exec") is not None and not h["exec"].get("command"):
+        causes.append(errors.required(f"{path}.exec.command"))
     for handler in ("httpGet", "tcpSocket"):
-        if probe.get(handler) is not None:
+        if h.get(handler) is not None:
             causes += common.port_num_or_name(f"{path}.{handler}.port",
-                                              probe[handler].get("port", 0))
-    if probe.get("httpGet") is not None and probe["httpGet"].get("scheme") not in ("HTTP", "HTTPS"):
-        causes.append(errors.unsupported(f"{path}.httpGet.scheme", probe["httpGet"].get("scheme"),
+                                              h[handler].get("port", 0))
+    if h.get("httpGet") is not None and h["httpGet"].get("scheme") not in ("HTTP", "HTTPS"):
+        causes.append(errors.unsupported(f"{path}.httpGet.scheme", h["httpGet"].get("scheme"),
                                          ["HTTP", "HTTPS"]))
+    return causes
+
+
+def _lifecycle(c: Obj, path: str, grace: Any, init: bool) -> Causes:
+    lifecycle = c.get("lifecycle")
+    if not lifecycle:
+        return []
+    if init and c.get("restartPolicy") != "Always":
+        return [errors.forbidden(f"{path}.lifecycle", "may not be set for init containers "
+                                 "without restartPolicy=Always")]
+    causes: Causes = []
+    for hook in ("postStart", "preStop"):
+        h = lifecycle.get(hook)
+        if h is None:
+            continue
+        at = f"{path}.lifecycle.{hook}"
+        causes += _handler(h, at, ("exec", "httpGet", "tcpSocket", "sleep"))
+        sleep = h.get("sleep")
+        if sleep is not None and isinstance(grace, int):
+            seconds = sleep.get("seconds", 0)
+            if not isinstance(seconds, int) or seconds <= 0 or seconds > grace:
+                causes.append(errors.invalid_value(
+                    f"{at}.sleep", seconds, "must be greater than 0 and less than "
+                    f"terminationGracePeriodSeconds ({grace})"))
+    return causes
+
+
+def _probe(probe: Obj | None, path: str, liveness_like: bool) -> Causes:
+    if not probe:
+        return []
+    causes = _handler(probe, path, ("exec", "httpGet", "tcpSocket", "grpc"))
     for key in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
                 "failureThreshold"):
         causes += common.nonnegative(f"{path}.{key}", probe.get(key))
@@ -81,7 +113,8 @@ def _probe(probe: Obj | None, path: str, liveness_like: bool) -> Causes:
     return causes
 
 
-def _container(c: Obj, path: str, volumes: set[str], names: set[str]) -> Causes:
+def _container(c: Obj, path: str, volumes: set[str], names: set[str], grace: Any = 30,
+               init: bool = False) -> Causes:
     causes: Causes = []
     name = c.get("name") or ""
     if not name:
@@ -96,6 +129,7 @@ def _container(c: Obj, path: str, volumes: set[str], names: set[str]) -> Causes:
     causes += _probe(c.get("livenessProbe"), f"{path}.livenessProbe", True)
     causes += _probe(c.get("readinessProbe"), f"{path}.readinessProbe", False)
     causes += _probe(c.get("startupProbe"), f"{path}.startupProbe", True)
+    causes += _lifecycle(c, path, grace, init)
     port_names: set[str] = set()
     for i, port in enumerate(c.get("ports") or []):
         at = f"{path}.ports[{i}]"
@@ -173,10 +207,11 @@ def pod_spec(spec: Obj, path: str = "spec") -> Causes:
     if not containers:
         causes.append(errors.required(f"{path}.containers"))
     names: set[str] = set()
+    grace = spec.get("terminationGracePeriodSeconds", 30)
     for i, c in enumerate(containers):
-        causes += _container(c, f"{path}.containers[{i}]", volumes, names)
+        causes += _container(c, f"{path}.containers[{i}]", volumes, names, grace)
     for i, c in enumerate(spec.get("initContainers") or []):
-        causes += _container(c, f"{path}.initContainers[{i}]", volumes, names)
+        causes += _container(c, f"{path}.initContainers[{i}]", volumes, names, grace, True)
     policy = spec.get("restartPolicy") or ""
     if not policy:
         causes.append(errors.required(f"{path}.restartPolicy"))

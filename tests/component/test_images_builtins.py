@@ -132,6 +132,47 @@ def test_nginx_keeps_connections_alive(start) -> None:  # type: ignore[no-untype
     assert data.endswith(b"</html>\n") and b"Connection: close" in data
 
 
+def test_nginx_sigquit_finishes_requests_under_way_and_closes_idle_ones(start) -> None:  # type: ignore[no-untyped-def]
+    c = start("127.244.250.13", "nginx", ["nginx"])
+    c.wait_listening(80)
+    idle = socket.create_connection(("127.244.250.13", 80), timeout=5)
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    first = idle.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200") and b"Connection: keep-alive" in first
+    under_way = socket.create_connection(("127.244.250.13", 80), timeout=5)
+    under_way.sendall(b"GET /index.html HTTP/1.1\r\nHost: a\r\n")   # half a request
+    c.wait_output("start worker processes", "stderr")
+    c.proc.send_signal(signal.SIGQUIT)
+    c.wait_output("gracefully shutting down", "stderr")
+    assert idle.recv(100) == b"", "an idle keep-alive connection is closed at once"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.244.250.13", 80), timeout=5)
+    assert c.proc.poll() is None, "nginx waits for the request under way"
+    under_way.sendall(b"\r\n")
+    data = b""
+    while chunk := under_way.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in data
+    assert c.proc.wait(timeout=10) == 0
+    notices = [line.split(": ", 1)[1] for line in c.stderr.splitlines() if "[notice]" in line]
+    assert notices[-4:] == ["signal 3 (SIGQUIT) received, shutting down",
+                            "gracefully shutting down", "exiting", "exit"]
+    idle.close()
+    under_way.close()
+
+
+def test_nginx_sigterm_is_a_fast_shutdown(start) -> None:  # type: ignore[no-untyped-def]
+    c = start("127.244.250.14", "nginx", ["nginx"])
+    c.wait_listening(80)
+    under_way = socket.create_connection(("127.244.250.14", 80), timeout=5)
+    under_way.sendall(b"GET / HTTP/1.1\r\n")
+    c.wait_output("start worker processes", "stderr")
+    assert c.stop(signal.SIGTERM) == 0
+    assert under_way.recv(100) == b""
+    assert "signal 15 (SIGTERM) received, exiting" in c.stderr
+    under_way.close()
+
+
 def test_nginx_listens_on_declared_ports(start) -> None:  # type: ignore[no-untyped-def]
     ports = json.dumps([{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 53,
                                                                      "protocol": "UDP"}])

@@ -164,8 +164,9 @@ spec:
     ev = events(cluster, "live")
     assert "Liveness probe failed: HTTP probe failed with statuscode: 404" in ev
     assert "Killing" in ev and "Container web failed liveness probe, will be restarted" in ev
-    # nginx stops on the SIGTERM and logs it, as on a real liveness kill.
-    assert "signal 15 (SIGTERM) received" in ok(cluster, "logs", "live", "--previous")
+    # nginx gets its image's stop signal, SIGQUIT, and logs it, as on a real liveness kill.
+    assert "signal 3 (SIGQUIT) received, shutting down" in ok(cluster, "logs", "live",
+                                                               "--previous")
     restarts = status_column(cluster, "live").split()[2]
     assert int(restarts) >= 1
     ok(cluster, "delete", "pod", "live", "--grace-period=1")
@@ -478,6 +479,106 @@ def test_describe_pod_shows_sections_and_events_in_order(cluster):
 
 
 # ---- a node that dies takes all its pods' processes with it ------------------------------
+
+# ---- lifecycle hooks -----------------------------------------------------------------
+
+WARM = """
+apiVersion: v1
+kind: Pod
+metadata: {name: warm}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "sleep 0.5; echo warmed > /etc/warm"]}
+"""
+
+
+def test_post_start_finishes_before_the_container_is_running(cluster):
+    apply(cluster, WARM)
+    cluster.wait(lambda: status_column(cluster, "warm") == "1/1 Running 0", what="Running")
+    assert ok(cluster, "exec", "warm", "--", "cat", "/etc/warm") == "warmed\n"
+    ok(cluster, "delete", "pod", "warm", "--grace-period=1")
+
+
+COLD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: cold}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "echo no warm-up; exit 3"]}
+"""
+
+
+def test_a_failed_post_start_kills_the_container_with_the_kubelets_words(cluster):
+    apply(cluster, COLD)
+    uid = get_pod(cluster, "cold")["metadata"]["uid"]
+    cluster.wait(lambda: "FailedPostStartHook" in events(cluster, "cold"), what="the event")
+    cluster.wait(lambda: (get_pod(cluster, "cold")["status"].get("containerStatuses") or
+                          [{}])[0].get("restartCount", 0) >= 1, what="a restart")
+    ev = json.loads(ok(cluster, "get", "events", "-o", "json", "--field-selector",
+                       "involvedObject.name=cold,reason=FailedPostStartHook"))["items"][0]
+    assert ev["type"] == "Warning"
+    assert ev["message"] == (
+        'Exec lifecycle hook ([sh -c echo no warm-up; exit 3]) for Container "c" in Pod '
+        f'"cold_default({uid})" failed - error: command \'sh -c echo no warm-up; exit 3\' '
+        'exited with 3: , message: "no warm-up\\n"')
+    killing = ok(cluster, "get", "events", "--field-selector",
+                 "involvedObject.name=cold,reason=Killing")
+    assert "FailedPostStartHook" in killing
+    ok(cluster, "delete", "pod", "cold", "--grace-period=1")
+
+
+GOODBYE = """
+apiVersion: v1
+kind: Pod
+metadata: {name: goodbye}
+spec:
+  containers:
+  - name: web
+    image: nginx
+    env:
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "curl -s -o /dev/null http://$POD_IP/goodbye"]}
+"""
+
+
+def test_pre_stop_runs_before_the_images_stop_signal(cluster):
+    apply(cluster, GOODBYE)
+    cluster.wait(lambda: status_column(cluster, "goodbye") == "1/1 Running 0", what="Running")
+    follow = subprocess.Popen(["kubectl", "logs", "-f", "goodbye"], env=cluster.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cluster.wait(lambda: "start worker processes" in ok(cluster, "logs", "goodbye"))
+        ok(cluster, "delete", "pod", "goodbye", "--wait=false")
+        out, err = follow.communicate(timeout=30)
+    finally:
+        follow.kill()
+        follow.wait()
+    lines = out.splitlines()
+    hook = next(i for i, line in enumerate(lines) if '"GET /goodbye HTTP/1.1" 404' in line)
+    # nginx's image stops with SIGQUIT (its STOPSIGNAL): a graceful shutdown.
+    quit_ = next(i for i, line in enumerate(lines)
+                 if "signal 3 (SIGQUIT) received, shutting down" in line)
+    assert hook < quit_, out
+    assert lines[-1].endswith(": exit"), out
+    cluster.wait(lambda: cluster.kubectl("get", "pod", "goodbye").returncode != 0,
+                 what="the pod to go")
+
 
 def _processes_of(pod: str, ip: str) -> list[int]:
     """Processes with the pod's environment (its IP is this cluster's alone)."""

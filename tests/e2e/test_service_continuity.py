@@ -23,7 +23,15 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]
+      containers:
+      - name: nginx
+        image: nginx
+        ports: [{containerPort: 80}]
+        # What Kubernetes' docs advise for zero-downtime rollouts: keep serving for a
+        # moment after the delete, while every proxy drops the endpoint, before nginx
+        # gets its stop signal. Without it a connection can reach a listener that is
+        # closing, as on a real cluster.
+        lifecycle: {preStop: {sleep: {seconds: 1}}}
 ---
 apiVersion: v1
 kind: Service

@@ -26,7 +26,7 @@ def test_parse_reference(image: str, expected: tuple[str, str, str, str]) -> Non
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == expected
 
 
-NGINX = Launch(["nginx", "-g", "daemon off;"], "nginx")
+NGINX = Launch(["nginx", "-g", "daemon off;"], "nginx", stop_signal="SIGQUIT")
 AGN = "registry.k8s.io/e2e-test-images/agnhost:2.40"
 
 
@@ -38,8 +38,10 @@ AGN = "registry.k8s.io/e2e-test-images/agnhost:2.40"
     ("mirror.gcr.io/library/nginx", None, None, NGINX),
     ("registry.k8s.io/e2e-test-images/nginx:1.14-4", None, None, NGINX),
     ("nginx", ["nginx", "-g", "daemon off;"], None, NGINX),
-    ("nginx", ["sh", "-c", "echo hi"], None, Launch(["sh", "-c", "echo hi"])),
-    ("nginx", None, ["sh"], Launch(["/docker-entrypoint.sh", "sh"])),
+    # STOPSIGNAL belongs to the image: a replaced command keeps it.
+    ("nginx", ["sh", "-c", "echo hi"], None, Launch(["sh", "-c", "echo hi"],
+                                                    stop_signal="SIGQUIT")),
+    ("nginx", None, ["sh"], Launch(["/docker-entrypoint.sh", "sh"], stop_signal="SIGQUIT")),
     ("bprashanth/nginxhttps:1.0", None, None, Launch(["nginx", "-g", "daemon off;"],
                                                      "nginxhttps")),
     (AGN, None, ["netexec", "--http-port=8080"],

@@ -82,6 +82,9 @@ def run(kind: str, obj: Obj, old: Obj | None = None) -> errors.Invalid | None:
     ("ConfigMap", {"metadata": {"name": "c"}, "data": {"nginx.conf": "x", "a_b-c": "y"}}),
     ("Namespace", {"metadata": {"name": "dev"}}),
     ("Node", {"metadata": {"name": "node-1.local"}}),
+    ("Pod", changed(pod(), lambda o: o["spec"]["containers"][0].update(lifecycle={
+        "postStart": {"httpGet": {"port": 80, "path": "/warm"}},
+        "preStop": {"sleep": {"seconds": 30}}}))),
     ("Pod", {"metadata": {"generateName": "web-"},
              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
     ("Pod", changed(pod(), lambda o: o["metadata"].update(
@@ -215,6 +218,27 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
      ["spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"]),
     ("Pod", lambda o: o["spec"]["containers"][0].update(readinessProbe={"periodSeconds": 3}),
      ["spec.containers[0].readinessProbe: Required value: must specify a handler type"]),
+    ("Pod", lambda o: o["spec"]["containers"][0].update(
+        lifecycle={"preStop": {"sleep": {"seconds": 5}, "exec": {"command": ["true"]}}}),
+     ["spec.containers[0].lifecycle.preStop.sleep: Forbidden: may not specify more than 1 "
+      "handler type"]),
+    ("Pod", lambda o: o["spec"]["containers"][0].update(lifecycle={"postStart": {}}),
+     ["spec.containers[0].lifecycle.postStart: Required value: must specify a handler type"]),
+    ("Pod", lambda o: o["spec"]["containers"][0].update(
+        lifecycle={"postStart": {"exec": {"command": []}}}),
+     ["spec.containers[0].lifecycle.postStart.exec.command: Required value"]),
+    ("Pod", lambda o: o["spec"].update(terminationGracePeriodSeconds=10) or
+     o["spec"]["containers"][0].update(lifecycle={"preStop": {"sleep": {"seconds": 15}}}),
+     ["spec.containers[0].lifecycle.preStop.sleep: Invalid value: 15: must be greater than 0 "
+      "and less than terminationGracePeriodSeconds (10)"]),
+    ("Pod", lambda o: o["spec"]["containers"][0].update(
+        lifecycle={"preStop": {"sleep": {"seconds": 0}}}),
+     ["spec.containers[0].lifecycle.preStop.sleep: Invalid value: 0: must be greater than 0 "
+      "and less than terminationGracePeriodSeconds (30)"]),
+    ("Pod", lambda o: o["spec"].update(initContainers=[
+        {"name": "i", "image": "busybox", "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}}]),
+     ["spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers "
+      "without restartPolicy=Always"]),
     ("Pod", lambda o: o["spec"].update(tolerations=[{"key": "k", "effect": "Sometimes"}]),
      [('spec.tolerations[0].effect: Unsupported value: "Sometimes": supported values: '
       '"NoSchedule", "PreferNoSchedule", "NoExecute"')]),
