@@ -18,14 +18,14 @@ by one sweeper per server rather than one timer per connection.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 from typing import Protocol as TypingProtocol
 from urllib.parse import parse_qs
 
-if TYPE_CHECKING:  # types only: a pod's process should not pay for these imports
-    import socket
+if TYPE_CHECKING:  # types only: a pod's process should not pay for this import
     from ssl import SSLContext
 
 MAX_HEAD = 32 * 1024
@@ -329,4 +329,52 @@ async def serve(app: App, sock: socket.socket, conns: Connections,
     """Serve `app` on an already-bound listening socket."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: HTTPProtocol(app, conns), sock=sock, ssl=ssl)
+
+
+class Listener:
+    """A listening socket served by `app`, with a fast and a graceful way to stop."""
+
+    def __init__(self, app: App, sock: socket.socket, conns: Connections,
+                 ssl: SSLContext | None = None) -> None:
+        self.app, self.sock, self.conns, self.ssl = app, sock, conns, ssl
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> Listener:
+        self.server = await serve(self.app, self.sock, self.conns, self.ssl)
+        return self
+
+    def close(self) -> None:
+        """Stop at once: connections still in the kernel's queue are reset."""
+        if self.server is not None:
+            self.server.close()
+
+    async def close_gracefully(self) -> None:
+        """Stop listening without resetting anyone: the connections the kernel has
+        already queued (their handshake done, not yet accepted) are taken and served,
+        and the listener is shut down in the same step, so a later connect is refused
+        (which a Service proxy retries on another endpoint) rather than reset."""
+        taken: list[socket.socket] = []
+        self.sock.setblocking(False)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            taken.append(conn)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.close()
+        # Concurrently: with TLS each waits for its handshake.
+        await asyncio.gather(*(self._adopt(conn) for conn in taken))
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: HTTPProtocol(self.app, self.conns), conn, ssl=self.ssl)
+        except Exception:  # noqa: BLE001 - a failed handshake loses that client only
+            conn.close()
 

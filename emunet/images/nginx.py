@@ -291,35 +291,37 @@ def listen_all(ports: list[int]) -> list[socket.socket]:
     return socks
 
 
-async def serve_until_stopped(stop: runtime.Stop, servers: list[asyncio.AbstractServer],
-                              conns: http1.Connections) -> int:
+async def serve_until_stopped(stop: runtime.Stop, listeners: list[http1.Listener],
+                              conns: http1.Connections, graceful_on: tuple[int, ...] = (
+                                  signal.SIGQUIT,)) -> int:
     # The sweep goes on while draining: a connection that never sends a request
     # still ends at the keep-alive timeout.
     sweeper = asyncio.get_running_loop().create_task(conns.sweep(), name="nginx-idle-sweep")
     try:
         await stop.event.wait()
-        await _shut_down(stop, servers, conns)
+        await _shut_down(stop, listeners, conns, stop.signal in graceful_on)
     finally:
         await tasks.cancel_and_wait(sweeper)
     return stop.code
 
 
-async def _shut_down(stop: runtime.Stop, servers: list[asyncio.AbstractServer],
-                     conns: http1.Connections) -> None:
+async def _shut_down(stop: runtime.Stop, listeners: list[http1.Listener],
+                     conns: http1.Connections, graceful: bool) -> None:
     names: dict[int, str] = {signal.SIGTERM: "15 (SIGTERM)", signal.SIGINT: "2 (SIGINT)",
              signal.SIGQUIT: "3 (SIGQUIT)"}
-    graceful = stop.signal == signal.SIGQUIT
     if stop.signal is not None:
         how = "shutting down" if graceful else "exiting"
         notice(f"signal {names.get(stop.signal, stop.signal)} received, {how}")
-    for server in servers:
-        server.close()
     if graceful:
         # SIGQUIT (the official image's STOPSIGNAL, so what the kubelet sends) lets
         # requests already on a connection finish; SIGTERM and SIGINT cut them off.
+        for listener in listeners:
+            await listener.close_gracefully()
         notice("gracefully shutting down")
         await conns.drain()
         notice("exiting")
+    for listener in listeners:
+        listener.close()
     conns.close_all()
     notice("exit")
 
@@ -335,9 +337,9 @@ async def main(argv: list[str], stop: runtime.Stop) -> int:
         return emerg(str(exc))
     app = Nginx()
     conns = http1.Connections(KEEPALIVE_TIMEOUT)
-    servers = [await http1.serve(app, sock, conns) for sock in socks]
+    listeners = [await http1.Listener(app, sock, conns).start() for sock in socks]
     start_notices()
-    return await serve_until_stopped(stop, servers, conns)
+    return await serve_until_stopped(stop, listeners, conns)
 
 
 def run(argv: list[str]) -> int:

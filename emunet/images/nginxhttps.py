@@ -90,10 +90,14 @@ async def main(argv: list[str], stop: runtime.Stop) -> int:
         return nginx.emerg(str(exc))
     app = nginx.Nginx()
     conns = http1.Connections(nginx.KEEPALIVE_TIMEOUT)
-    servers = [await http1.serve(app, plain, conns),
-               await http1.serve(app, secure, conns, ssl=ctx)]
+    listeners = [await http1.Listener(app, plain, conns).start(),
+                 await http1.Listener(app, secure, conns, ssl=ctx).start()]
     nginx.start_notices()
-    return await nginx.serve_until_stopped(stop, servers, conns)
+    # The real image's PID 1 is a shell script that ignores SIGTERM, so the pod serves
+    # on until SIGKILL ends the grace period (30 s). Here SIGTERM is a graceful
+    # shutdown instead: nothing under way is lost, and `kubectl delete pod` is quick.
+    return await nginx.serve_until_stopped(stop, listeners, conns,
+                                           (signal.SIGQUIT, signal.SIGTERM))
 
 
 def run(argv: list[str]) -> int:

@@ -80,6 +80,45 @@ def test_requests_keep_succeeding_through_a_rolling_update(cluster):
     assert ok > 20 and failures == [], f"{ok} answered; failed: {failures[:5]}"
 
 
+PLAIN = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: plain}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: plain}}
+  template:
+    metadata: {labels: {app: plain}}
+    spec:
+      containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain}
+spec:
+  selector: {app: plain}
+  ports: [{port: 80}]
+"""
+
+
+def test_a_pod_deleted_under_requests_loses_none_of_them(cluster):
+    """The tutorial's step 20, with no preStop: nginx's graceful SIGQUIT answers what
+    reached it, and a connect to its closed listener is retried on the other pod."""
+    cluster.kubectl("apply", "-f", "-", input=PLAIN, check=True)
+    cluster.wait(lambda: cluster.kubectl("rollout", "status", "deployment/plain",
+                                         "--timeout=1s").returncode == 0,
+                 timeout=30, what="plain rolled out")
+    ip = cluster.kubectl("get", "svc", "plain", "-o", "jsonpath={.spec.clusterIP}",
+                         check=True).stdout
+    victims = cluster.kubectl("get", "pods", "-l", "app=plain", "-o", "name").stdout.split()
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(_hammer, f"http://{ip}/", 3.0)
+        time.sleep(0.3)
+        cluster.kubectl("delete", victims[0], check=True)
+        ok, failures = fut.result()
+    assert ok > 20 and failures == [], f"{ok} answered; failed: {failures[:5]}"
+
+
 def test_an_address_held_outside_emunet_gets_an_event_and_the_rest_works(cluster):
     lo, _ = cluster.cfg.node_ports
     port = lo + 321
