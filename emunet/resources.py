@@ -52,7 +52,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Node", "nodes", "node", namespaced=False, short_names=("no",),
              subresources=("status",)),
     Resource("", "v1", "Pod", "pods", "pod", short_names=("po",),
-             subresources=("status", "log", "exec", "attach", "binding"), categories=("all",)),
+             subresources=("status", "log", "exec", "attach", "portforward", "binding"), categories=("all",)),
     Resource("", "v1", "Service", "services", "service", short_names=("svc",),
              subresources=("status",), categories=("all",)),
     Resource("", "v1", "Endpoints", "endpoints", "endpoints", short_names=("ep",)),

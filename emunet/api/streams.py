@@ -1,9 +1,11 @@
-"""Pod streams: exec, attach and logs, relayed to the pod's kubelet.
+"""Pod streams: exec, attach, logs and port-forward, relayed to the pod's kubelet.
 
 As in Kubernetes, the API server does not run anything in pods itself: it
 checks the request, finds the node the pod runs on, and relays the stream to
 that node's kubelet (`<InternalIP>:<kubeletEndpoint>`), WebSocket frames
-(channel protocol v5, which kubectl 1.30+ speaks) passing through unchanged.
+(channel protocol v5, which kubectl 1.30+ speaks; for port-forward, SPDY
+tunnelled in WebSocket messages, as kubectl 1.31+ sends it) passing through
+unchanged.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from .server import ApiServer
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+PORT_FORWARD = "SPDY/3.1+portforward.k8s.io"
 
 
 def _container(pod: dict[str, Any], wanted: str | None, sub: str) -> str:
@@ -70,9 +73,7 @@ def _waiting_reason(pod: dict[str, Any], container: str) -> str | None:
 async def proxy(server: ApiServer, request: web.Request, pod: dict[str, Any],
                 sub: str) -> web.StreamResponse:
     if sub == "portforward":
-        raise errors.ApiError("port-forward is not supported by emunet: reach the pod IP "
-                              "or the Service's ClusterIP directly from the host", code=501,
-                              reason="NotImplemented")
+        return await _port_forward(server, request, pod)
     container = _container(pod, request.query.get("container"), sub)
     ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     reason = _waiting_reason(pod, container)
@@ -87,6 +88,25 @@ async def proxy(server: ApiServer, request: web.Request, pod: dict[str, Any],
     if sub == "log":
         return await _relay_http(request, url, query, headers)
     return await _relay_ws(request, url, query, headers)
+
+
+async def _port_forward(server: ApiServer, request: web.Request,
+                        pod: dict[str, Any]) -> web.StreamResponse:
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    if PORT_FORWARD not in offered:
+        # kubectl falls back to a SPDY upgrade when the WebSocket one fails; emunet
+        # speaks only the tunnelled form, which kubectl 1.31 and newer use.
+        raise errors.BadRequest("port-forward needs a WebSocket upgrade with the "
+                                f"{PORT_FORWARD} subprotocol (kubectl 1.31 or newer)")
+    name = pod["metadata"]["name"]
+    phase = pod.get("status", {}).get("phase")
+    if phase != "Running":
+        raise errors.BadRequest(f"unable to forward port because pod is not running. "
+                                f"Current status={phase}")
+    base = _kubelet_url(server, pod)
+    url = f"{base}/portForward/{pod['metadata']['namespace']}/{name}"
+    return await _relay_ws(request, url, list(request.query.items()),
+                           {"Authorization": f"Bearer {server.token}"}, (PORT_FORWARD,))
 
 
 async def _relay_http(request: web.Request, url: str, query: list[tuple[str, str]],
@@ -115,9 +135,10 @@ async def _relay_http(request: web.Request, url: str, query: list[tuple[str, str
 
 
 async def _relay_ws(request: web.Request, url: str, query: list[tuple[str, str]],
-                    headers: dict[str, str]) -> web.StreamResponse:
+                    headers: dict[str, str],
+                    protocols: tuple[str, ...] = PROTOCOLS) -> web.StreamResponse:
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-    proto = next((p for p in PROTOCOLS if p in offered), None)
+    proto = next((p for p in protocols if p in offered), None)
     if proto is None:
         raise errors.BadRequest("exec and attach need a WebSocket upgrade with the "
                                 "v5.channel.k8s.io subprotocol (kubectl 1.30 or newer)")

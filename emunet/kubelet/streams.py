@@ -1,4 +1,4 @@
-"""The kubelet API on <InternalIP>:10250: containerLogs, exec and attach.
+"""The kubelet API on <InternalIP>:10250: containerLogs, exec, attach, portForward.
 
 The API server relays `kubectl logs/exec/attach` here unchanged, so this is
 what a kubelet's streaming server answers: logs as plain text (follow streams
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import struct
 import time
@@ -24,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from .. import tasks
-from . import logs
+from . import logs, portforward
 
 if TYPE_CHECKING:
     from .containers import Container
     from .pods import PodManager, PodWorker
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+log = logging.getLogger("emunet.kubelet.streams")
 
 
 def _status(code: int, argv: list[str]) -> dict[str, Any]:
@@ -59,6 +61,7 @@ class KubeletServer:
         self.app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
         self.app.router.add_get("/attach/{ns}/{pod}/{container}", self.attach)
+        self.app.router.add_get("/portForward/{ns}/{pod}", self.port_forward)
         self.app.router.add_get("/healthz", _healthz)
         self.runner: web.AppRunner | None = None
 
@@ -319,6 +322,31 @@ class KubeletServer:
                 run.close_stdin()
             with contextlib.suppress(Exception):  # a failure of either was logged by spawn
                 await tasks.cancel_and_wait(send_task, recv_task)
+            await ws.close()
+        return ws
+
+
+    # ---- port-forward ---------------------------------------------------------
+
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        """SPDY inside WebSocket binary messages, as kubectl 1.31+ tunnels it."""
+        ns, name = request.match_info["ns"], request.match_info["pod"]
+        w = next((w for w in self.mgr.workers.values()
+                  if w.namespace == ns and w.name == name), None)
+        if w is None or not w.ip:
+            raise web.HTTPNotFound(text=f'pod "{name}" not found on this node')
+        ws = web.WebSocketResponse(protocols=(portforward.PROTOCOL,), max_msg_size=0,
+                                   autoping=True)
+        await ws.prepare(request)
+        session = portforward.Session(w.ip, f"{name}, uid {w.uid}", ws.send_bytes)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    await session.feed(msg.data)
+        except portforward.spdy.ProtocolError as e:
+            log.warning("port-forward to %s/%s: %s", ns, name, e)
+        finally:
+            await session.close()
             await ws.close()
         return ws
 
