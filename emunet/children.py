@@ -23,7 +23,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import launch
+from . import launch, proctitle
 
 log = logging.getLogger("emunet.children")
 
@@ -89,6 +89,7 @@ def fork(component: str, state: Path, node: str | None, log_path: Path) -> int:
         for h in list(logging.root.handlers):
             logging.root.removeHandler(h)
         sys.argv = [f"emunet.{component}", *argv]
+        proctitle.set_title(f"emunet-{component} {node or state.name}")
         code = entry(argv) or 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -169,8 +169,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         daemon_main(["--state", str(state)])
         return 0
     started = time.monotonic()
-    proc = launch.start_daemon(state)
-    nodes = _wait_ready(state, cfg, proc.pid, args.timeout)
+    pid = launch.fork_daemon(state)
+    nodes = _wait_ready(state, cfg, pid, args.timeout)
     daemon = json.loads(state_paths(state)["daemon"].read_text())
     creds = json.loads(state_paths(state)["creds"].read_text())
     kc = kubeconfig.default_path()

@@ -22,10 +22,14 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import children, errors, resources
-from .client import Client, Credentials
-from .config import ClusterConfig
-from .paths import state_paths
+from .sslimport import import_aiohttp_without_public_cas
+
+import_aiohttp_without_public_cas()  # before anything imports aiohttp
+
+from . import children, errors, proctitle, resources  # noqa: E402
+from .client import Client, Credentials  # noqa: E402
+from .config import ClusterConfig  # noqa: E402
+from .paths import state_paths  # noqa: E402
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -378,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = ClusterConfig.from_json((args.state / "config.json").read_text())
+    proctitle.set_title(f"emunet-daemon {args.state.name}")
     daemon = Daemon(cfg, args.state)
     daemon.prepare()
     if os.environ.get("EMUNET_NO_FORK") != "1":

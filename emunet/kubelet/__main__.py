@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.set_pdeathsig()
     gc.collect()
     gc.freeze()
-    rt = runtime.Runtime()
+    rt = runtime.Runtime(args.node)
     rt.fork()
     try:
         asyncio.run(_amain(args, cfg, creds, rt, use_sandbox, reason))

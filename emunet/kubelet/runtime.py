@@ -41,7 +41,7 @@ import socket
 import sys
 from typing import Any, cast
 
-from .. import tasks
+from .. import proctitle, tasks
 from . import sandbox
 
 log = logging.getLogger("emunet.kubelet.runtime")
@@ -92,6 +92,7 @@ def _child(req: dict[str, Any], fds: list[int]) -> None:
             cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)
             cast(io.TextIOWrapper, sys.stderr).reconfigure(line_buffering=True)
             from .. import images
+            proctitle.set_title(" ".join(req["argv"]))
             code = images.run_builtin(req["builtin"], req["argv"])
             sys.stdout.flush()
             sys.stderr.flush()
@@ -206,7 +207,8 @@ def _read_host_pid(fd: int, fallback: int) -> int:
 class Runtime:
     """Kubelet-side handle on the zygote. Call `fork()` before any event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: str = "") -> None:
+        self.node = node
         self._req: socket.socket | None = None
         self._ev: socket.socket | None = None
         self.zygote_pid = 0
@@ -235,6 +237,7 @@ class Runtime:
         if pid == 0:
             req_parent.close()
             ev_parent.close()
+            proctitle.set_title(f"emunet-zygote {self.node}")
             try:
                 serve(req_child, ev_child)
             finally:

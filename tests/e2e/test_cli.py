@@ -169,6 +169,26 @@ def test_status_prints_processes_nodes_and_proxy_counters(user: User) -> None:
         assert any(line.split() == ["node", node, "Ready=True"] for line in out.splitlines()), node
 
 
+def test_ps_names_every_process_of_the_cluster_and_its_pods(user: User) -> None:
+    st = user.emunet("status", "--name", NAME)
+    pids = {line.split()[0]: int(line.split()[2]) for line in st.stdout.splitlines()
+            if len(line.split()) > 3 and line.split()[1] == "pid"}
+    daemon_pid = int(st.stdout.split("daemon pid ")[1].split(",")[0])
+
+    def args(pid: int) -> str:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode()
+
+    assert args(daemon_pid) == f"emunet-daemon {NAME}"
+    assert args(pids["proxy"]) == f"emunet-proxy {NAME}"
+    assert args(pids["dns"]) == f"emunet-dns {NAME}"
+    for node in NODES:
+        assert args(pids[f"kubelet-{node}"]) == f"emunet-kubelet {node}"
+    # The tutorial's nginx pods show up as nginx, as they would on a node.
+    out = subprocess.run(["ps", "-eo", "comm,args"], capture_output=True, text=True).stdout
+    assert sum(1 for line in out.splitlines()
+               if line.split()[:1] == ["nginx"] and "nginx -g daemon off;" in line) >= 2
+
+
 def test_certs_serve_gives_a_tls_secret_the_load_balancer_serves(user: User) -> None:
     r = user.emunet("certs", "serve", "--service", "my-nginx", "--out", "f.json", "--name", NAME)
     assert r.returncode == 0, r.stderr
