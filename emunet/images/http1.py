@@ -157,18 +157,26 @@ class Connections:
         for conn in list(self.live):
             conn.close()
 
-    async def drain(self) -> None:
+    async def drain(self, silent_grace: float = 1.0) -> None:
         """A graceful shutdown's wait: idle keep-alive connections close now, the rest
         after answering the request they are on (or, on a fresh connection, the first
-        one), as nginx does on SIGQUIT. No limit of its own: whoever sent the signal
-        decides how long to wait (the kubelet's grace period)."""
+        one), as nginx does on SIGQUIT. A fresh connection that has sent nothing for
+        `silent_grace` seconds is closed too, so one idle client cannot hold a pod's
+        deletion for its whole grace period."""
         self.draining = True
         self.drained = asyncio.Event()
         for conn in list(self.live):
             if conn.idle:
                 conn.close()
-        if self.live:
-            await self.drained.wait()
+        while self.live:
+            try:
+                await asyncio.wait_for(self.drained.wait(), silent_grace / 2)
+            except TimeoutError:
+                pass
+            cutoff = time.monotonic() - silent_grace
+            for conn in list(self.live):
+                if conn.silent and conn.last_active < cutoff:
+                    conn.close()
 
     def forget(self, conn: HTTPProtocol) -> None:
         self.live.discard(conn)
@@ -193,6 +201,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.closing = False
         self.last_active = time.monotonic()
         self.answered = 0
+
+    @property
+    def silent(self) -> bool:
+        """A fresh connection on which nothing has arrived yet."""
+        return self.answered == 0 and not self.busy and self.pending is None and not self.buf
 
     @property
     def idle(self) -> bool:

@@ -161,6 +161,17 @@ def test_nginx_sigquit_finishes_requests_under_way_and_closes_idle_ones(start) -
     under_way.close()
 
 
+def test_nginx_sigquit_does_not_wait_long_for_a_silent_connection(start) -> None:  # type: ignore[no-untyped-def]
+    c = start("127.244.250.15", "nginx", ["nginx"])
+    c.wait_listening(80)
+    silent = socket.create_connection(("127.244.250.15", 80), timeout=10)
+    c.wait_output("start worker processes", "stderr")
+    c.proc.send_signal(signal.SIGQUIT)
+    assert silent.recv(100) == b""   # closed after about a second, not the keep-alive timeout
+    assert c.proc.wait(timeout=10) == 0
+    silent.close()
+
+
 def test_nginx_sigterm_is_a_fast_shutdown(start) -> None:  # type: ignore[no-untyped-def]
     c = start("127.244.250.14", "nginx", ["nginx"])
     c.wait_listening(80)
