@@ -314,6 +314,26 @@ def _replicaset(rs: Obj) -> None:
     _template(rs)
 
 
+def _job(job: Obj) -> None:
+    spec = job.setdefault("spec", {})
+    # A job that sets neither runs one pod to one completion.
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 6
+    spec.setdefault("completionMode", "NonIndexed")
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    _template(job)
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    meta = job.setdefault("metadata", {})
+    if labels and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+
+
 # --- the rest -------------------------------------------------------------
 
 def _secret(secret: Obj) -> None:
@@ -369,6 +389,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Service": _service,
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
+    "Job": _job,
     "Secret": _secret,
     "Namespace": _namespace,
     "Node": _node,

@@ -326,6 +326,30 @@ MESSAGES: dict[str, Table] = {
     },
     "DeploymentStrategy": {1: ("type", _OMIT_STR), 2: ("rollingUpdate", "RollingUpdateDeployment")},
     "RollingUpdateDeployment": {1: ("maxUnavailable", "intstr"), 2: ("maxSurge", "intstr")},
+
+    # --- batch/v1: Job (what `kubectl create job` sends) ------------------------
+    "Job": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "JobSpec"),
+        3: ("status", "JobStatus"),
+    },
+    "JobStatus": {},
+    "JobSpec": {
+        1: ("parallelism", "int"),
+        2: ("completions", "int"),
+        3: ("activeDeadlineSeconds", "int"),
+        4: ("selector", "LabelSelector"),
+        5: ("manualSelector", "bool"),
+        6: ("template", "PodTemplateSpec"),
+        7: ("backoffLimit", "int"),
+        8: ("ttlSecondsAfterFinished", "int"),
+        9: ("completionMode", "string"),
+        10: ("suspend", "bool"),
+        12: ("backoffLimitPerIndex", "int"),
+        13: ("maxFailedIndexes", "int"),
+        14: ("podReplacementPolicy", "string"),
+        15: ("managedBy", "string"),
+    },
 }
 
 # (apiVersion, kind) of the envelope -> the message of its raw bytes.
@@ -337,6 +361,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Service"): "Service",
     ("v1", "Pod"): "Pod",
     ("apps/v1", "Deployment"): "Deployment",
+    ("batch/v1", "Job"): "Job",
 }
 
 # The messages whose raw JSON value is not an object.

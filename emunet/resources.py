@@ -65,13 +65,15 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("scale", "status"), categories=("all",)),
     Resource("apps", "v1", "ReplicaSet", "replicasets", "replicaset", short_names=("rs",),
              subresources=("scale", "status"), categories=("all",)),
+    Resource("batch", "v1", "Job", "jobs", "job", subresources=("status",),
+             categories=("all",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice"),
     Resource("coordination.k8s.io", "v1", "Lease", "leases", "lease"),
     Resource("events.k8s.io", "v1", "Event", "events", "event", short_names=("ev",)),
 )
 
 # Groups in the order discovery lists them (the core group first, as the apiserver does).
-GROUPS: tuple[str, ...] = ("", "apps", "discovery.k8s.io", "coordination.k8s.io",
+GROUPS: tuple[str, ...] = ("", "apps", "batch", "discovery.k8s.io", "coordination.k8s.io",
                            "events.k8s.io")
 
 _BY_GV_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}

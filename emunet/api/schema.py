@@ -4,7 +4,7 @@ The apiserver rejects a field its Go types do not have when kubectl asks for
 strict validation (the default of `kubectl apply/create`), naming its path:
 `strict decoding error: unknown field "spec.replica"`. emunet keeps the
 field names of the parts users write by hand (metadata, Service, pod spec,
-containers, Deployment/ReplicaSet, Secret, ConfigMap); deeper structures not
+containers, Deployment/ReplicaSet/Job, Secret, ConfigMap); deeper structures not
 listed here are accepted as they are.
 """
 from __future__ import annotations
@@ -76,6 +76,15 @@ WORKLOAD_SPEC: Schema = {
     "template": TEMPLATE,
 }
 
+JOB_SPEC: Schema = {
+    **dict.fromkeys(("parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy",
+                     "successPolicy", "backoffLimit", "backoffLimitPerIndex",
+                     "maxFailedIndexes", "selector", "manualSelector",
+                     "ttlSecondsAfterFinished", "completionMode", "suspend",
+                     "podReplacementPolicy", "managedBy")),
+    "template": TEMPLATE,
+}
+
 TOP = ("apiVersion", "kind", "metadata")
 KINDS: dict[str, Schema] = {
     "Pod": {"apiVersion": None, "kind": None, "metadata": META, "spec": POD_SPEC,
@@ -86,6 +95,8 @@ KINDS: dict[str, Schema] = {
                    "spec": WORKLOAD_SPEC, "status": None},
     "ReplicaSet": {"apiVersion": None, "kind": None, "metadata": META,
                    "spec": WORKLOAD_SPEC, "status": None},
+    "Job": {"apiVersion": None, "kind": None, "metadata": META, "spec": JOB_SPEC,
+            "status": None},
     "Secret": {**dict.fromkeys(("apiVersion", "kind", "data", "stringData", "type",
                                 "immutable")), "metadata": META},
     "ConfigMap": {**dict.fromkeys(("apiVersion", "kind", "data", "binaryData",

@@ -356,6 +356,10 @@ class ApiServer:
         policy = opts.get("propagationPolicy")
         if opts.get("orphanDependents") is True:
             policy = "Orphan"
+        if policy is None and res.kind == "Job":
+            # batch/v1 keeps its old default: a bare DELETE leaves the pods (kubectl
+            # always asks for Background).
+            policy = "Orphan"
         grace = opts.get("gracePeriodSeconds")
         precond = (opts.get("preconditions") or {})
         if precond.get("uid") and precond["uid"] != obj["metadata"]["uid"]:

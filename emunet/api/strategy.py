@@ -8,6 +8,7 @@ the same rules.
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 from .. import allocators, defaults, errors, validation
@@ -18,7 +19,7 @@ from ..store import Store
 Obj = dict[str, Any]
 
 # Kinds whose status is written only through the status subresource.
-_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "Node", "Namespace"}
+_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "Job", "Node", "Namespace"}
 
 
 class Strategy:
@@ -40,13 +41,15 @@ class Strategy:
 
     def prepare_create(self, res: Resource, obj: Obj) -> Obj:
         obj = defaults.apply_defaults(res.kind, obj)
+        if res.kind == "Job":
+            _job_selector(obj)
         validation.validate(res.kind, obj, None, res.group)
         if res.kind == "Service":
             self._allocate_service(obj, None)
         elif res.kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": obj.get("status", {}).get(
                 "qosClass", "BestEffort")}
-        elif res.kind in ("Deployment", "ReplicaSet"):
+        elif res.kind in ("Deployment", "ReplicaSet", "Job"):
             obj["status"] = {}
         return obj
 
@@ -183,3 +186,25 @@ class Strategy:
             self.node_ports.reserve(port, field)
         except errors.Invalid as e:
             raise errors.Invalid("Service", name, e.causes) from None
+
+
+def _job_selector(job: Obj) -> None:
+    """What the Job strategy does on create: unless `manualSelector`, the selector is
+    the Job's own uid (assigned here, earlier than the store would), and the
+    template and, if it has none, the Job carry the labels it selects by."""
+    spec = job.setdefault("spec", {})
+    if spec.get("manualSelector"):
+        return
+    meta = job.setdefault("metadata", {})
+    uid = meta.get("uid") or str(uuid.uuid4())
+    meta["uid"] = uid
+    name = meta.get("name", "")
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    labels = template_meta.get("labels") or {}
+    labels.update({"batch.kubernetes.io/controller-uid": uid,
+                   "batch.kubernetes.io/job-name": name, "controller-uid": uid,
+                   "job-name": name})
+    template_meta["labels"] = labels
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    if not meta.get("labels"):
+        meta["labels"] = dict(labels)

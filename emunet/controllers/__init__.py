@@ -12,6 +12,7 @@ from .. import client, config, scheduler
 from . import (
     deployment,
     garbagecollector,
+    job,
     nodelifecycle,
     replicaset,
     serviceaccount,
@@ -30,6 +31,7 @@ Factory = Callable[[client.Client, config.ClusterConfig], Controller]
 CONTROLLERS: list[Factory] = [
     deployment.Controller,
     replicaset.Controller,
+    job.Controller,
     garbagecollector.Controller,
     nodelifecycle.Controller,
     serviceloadbalancer.Controller,

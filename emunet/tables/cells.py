@@ -307,6 +307,40 @@ def replicaset_cells(rs: Obj, now: datetime) -> Cells:
             format_label_selector(spec.get("selector"))]
 
 
+def job_status(job: Obj) -> str:
+    """The STATUS cell, in upstream's order of precedence."""
+    conditions = (job.get("status") or {}).get("conditions") or []
+    if _condition_true(conditions, "Complete"):
+        return "Complete"
+    if _condition_true(conditions, "Failed"):
+        return "Failed"
+    if _meta(job).get("deletionTimestamp"):
+        return "Terminating"
+    if _condition_true(conditions, "Suspended"):
+        return "Suspended"
+    if _condition_true(conditions, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def job_cells(job: Obj, now: datetime) -> Cells:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    started = ages.parse_time(status.get("startTime"))
+    finished = ages.parse_time(status.get("completionTime"))
+    duration = "" if started is None else \
+        ages.human_duration(((finished or now) - started).total_seconds())
+    names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
+    return [_name(job), job_status(job), completions, duration, _age(job, now), names, images,
+            format_label_selector(spec.get("selector"))]
+
+
 def _node_address(node: Obj, kind: str) -> str:
     for address in (node.get("status") or {}).get("addresses") or []:
         if address.get("type") == kind:

@@ -106,6 +106,14 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         Column("Ready", "Number of ready pods.", type="integer"),
         AGE, _CONTAINERS, _IMAGES, _SELECTOR,
     ), cells.replicaset_cells),
+    ("batch", "jobs"): Printer((
+        NAME,
+        Column("Status", "Status of the job."),
+        Column("Completions", "The number of successfully completed pods out of the "
+                              "desired completions."),
+        Column("Duration", "Time needed to complete the job."),
+        AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+    ), cells.job_cells),
     ("", "nodes"): Printer((
         NAME,
         Column("Status", "The status of the node."),

@@ -94,6 +94,7 @@ _KINDS: dict[str, tuple[Callable[[str], list[str]], Any, Any]] = {
     "Service": (formats.dns1035_label, services.service, services.service_update),
     "Deployment": (formats.dns1123_subdomain, workloads.deployment, workloads.selector_update),
     "ReplicaSet": (formats.dns1123_subdomain, workloads.replicaset, workloads.selector_update),
+    "Job": (formats.dns1123_subdomain, workloads.job, workloads.job_update),
     "Secret": (formats.dns1123_subdomain, config.secret, config.frozen(("type", "data"))),
     "ConfigMap": (formats.dns1123_subdomain, config.configmap,
                   config.frozen(("data", "binaryData"))),

@@ -1,4 +1,5 @@
-"""Deployments and ReplicaSets: selector, template and strategy, as apps checks them.
+"""Deployments, ReplicaSets and Jobs: selector, template and strategy, as apps and
+batch check them.
 
 Apps validation differs from core's in ways kubectl users see: an invalid
 selector stops the check before the template is compared with it, an empty
@@ -86,3 +87,55 @@ def selector_update(obj: Obj, old: Obj) -> Causes:
         shown = "null" if new_sel is None else common.go_selector(new_sel)
         return [common.invalid_raw("spec.selector", shown, "field is immutable")]
     return []
+
+
+JOB_RESTART_POLICIES = ["OnFailure", "Never"]
+
+
+def job(obj: Obj) -> Causes:
+    spec = obj.get("spec") or {}
+    causes: Causes = []
+    for key in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
+                "ttlSecondsAfterFinished"):
+        causes += common.nonnegative(f"spec.{key}", spec.get(key))
+    selector = spec.get("selector")
+    template = spec.get("template") or {}
+    meta = template.get("metadata") or {}
+    if selector is None:
+        causes.append(errors.required("spec.selector"))
+    else:
+        causes += common.label_selector(selector, "spec.selector")
+        if not common.selector_matches(selector, meta.get("labels")):
+            causes.append(common.invalid_raw("spec.template.metadata.labels",
+                                             common.go_value(meta.get("labels") or {}),
+                                             "`selector` does not match template `labels`"))
+    causes += common.labels(meta.get("labels"), "spec.template.metadata.labels")
+    tspec = template.get("spec") or {}
+    causes += pods.pod_spec(tspec, "spec.template.spec")
+    policy = tspec.get("restartPolicy")
+    # The template's restartPolicy is defaulted to Always before this, so upstream
+    # words Always as a missing value.
+    if policy in ("Always", "", None):
+        causes.append(common.required("spec.template.spec.restartPolicy",
+                                      'valid values: "OnFailure", "Never"'))
+    elif policy in pods.RESTART_POLICIES and policy not in JOB_RESTART_POLICIES:
+        causes.append(errors.unsupported("spec.template.spec.restartPolicy", policy,
+                                         JOB_RESTART_POLICIES))
+    if spec.get("completionMode", "NonIndexed") not in ("NonIndexed", "Indexed"):
+        causes.append(errors.unsupported("spec.completionMode", spec["completionMode"],
+                                         ["NonIndexed", "Indexed"]))
+    return causes
+
+
+def job_update(obj: Obj, old: Obj) -> Causes:
+    """A Job's pod template, selector and completions cannot change once created."""
+    causes = selector_update(obj, old)
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    if spec.get("template") != old_spec.get("template"):
+        causes.append(common.invalid_raw("spec.template", "core.PodTemplateSpec{...}",
+                                         "field is immutable"))
+    if spec.get("completions") != old_spec.get("completions"):
+        causes.append(common.invalid_raw("spec.completions",
+                                         common.go_value(spec.get("completions")),
+                                         "field is immutable"))
+    return causes

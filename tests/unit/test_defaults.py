@@ -129,6 +129,25 @@ def test_workloads_get_upstream_defaults(kind: str, path: str, expected: Any) ->
 
 
 @pytest.mark.parametrize("spec, path, expected", [
+    ({}, "spec.completions", 1),
+    ({}, "spec.parallelism", 1),
+    ({}, "spec.backoffLimit", 6),
+    ({}, "spec.completionMode", "NonIndexed"),
+    ({}, "spec.suspend", False),
+    ({"parallelism": 3}, "spec.parallelism", 3),   # a work queue: completions stay unset
+    ({"completions": 5}, "spec.parallelism", 1),
+    ({}, "metadata.labels", {"app": "batch"}),         # the template's, when the Job has none
+])
+def test_jobs_get_upstream_defaults(spec: dict[str, Any], path: str, expected: Any) -> None:
+    job = {"metadata": {"name": "j"},
+           "spec": {**spec, "template": {"metadata": {"labels": {"app": "batch"}},
+                                         "spec": {"containers": [{"name": "c", "image": "b"}]}}}}
+    out = defaults.apply_defaults("Job", job)
+    assert at(out, path) == expected
+    assert ("completions" in out["spec"]) == ("parallelism" not in spec or "completions" in spec)
+
+
+@pytest.mark.parametrize("spec, path, expected", [
     ({"replicas": 0}, "spec.replicas", 0),
     ({"strategy": {"type": "Recreate"}}, "spec.strategy", {"type": "Recreate"}),
     ({"strategy": {"rollingUpdate": {"maxSurge": 1}}}, "spec.strategy.rollingUpdate",

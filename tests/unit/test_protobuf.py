@@ -134,6 +134,7 @@ def test_live_kubectl_create_secret_decodes(tmp_path: Path) -> None:
     ["deployment", "live", "--image=nginx", "--replicas=3", "--port=8080"],
     ["namespace", "live"],
     ["serviceaccount", "live", "--namespace=team"],
+    ["job", "live", "--image=busybox", "--", "sh", "-c", "echo hi"],
 ], ids=lambda args: args[0] if args[0] != "service" else f"service-{args[1]}")
 def test_live_kubectl_create_decodes_as_its_own_json(args: list[str], tmp_path: Path) -> None:
     # Whatever this kubectl sends, the decoder must agree with its JSON form.
@@ -410,12 +411,12 @@ def test_malformed_bodies_are_bad_requests(body: bytes, fragment: str) -> None:
 
 @pytest.mark.parametrize("body, fragment", [
     # kubectl sends these as protobuf too, but emunet does not serve them
-    (envelope("Job", b"", api_version="batch/v1"), "batch/v1/Job"),
+    (envelope("CronJob", b"", api_version="batch/v1"), "batch/v1/CronJob"),
     (envelope("ResourceQuota", b""), "v1/ResourceQuota"),
     (envelope("Secret", b"", api_version="v2"), "v2/Secret"),
     (envelope("Deployment", b""), "v1/Deployment"),
     (envelope("Secret", b"", encoding="gzip"), "gzip"),
-], ids=["job", "resourcequota", "unknown-version", "wrong-group", "content-encoding"])
+], ids=["cronjob", "resourcequota", "unknown-version", "wrong-group", "content-encoding"])
 def test_unsupported_kinds_are_415_naming_supported_types(body: bytes, fragment: str) -> None:
     with pytest.raises(errors.UnsupportedMediaType) as caught:
         protobuf.decode(body)

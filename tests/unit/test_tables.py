@@ -520,3 +520,33 @@ def test_table_rows_and_columns(objects, with_columns, rows, columns):
     t = tables.table("pods", "", objects, NOW, "1", with_columns=with_columns)
     assert len(t["rows"]) == rows
     assert len(t["columnDefinitions"]) == columns
+
+
+def _job(spec: dict, status: dict, meta: dict | None = None) -> dict:
+    return {"metadata": {"name": "pi", "creationTimestamp": "2026-11-27T13:59:00Z",
+                         **(meta or {})},
+            "spec": {"template": {"spec": {"containers": [{"name": "pi", "image": "perl"}]}},
+                     "selector": {"matchLabels": {"job-name": "pi"}}, **spec},
+            "status": status}
+
+
+@pytest.mark.parametrize("job, expected", [
+    (_job({"completions": 1}, {}), ["pi", "Running", "0/1", "", "60s"]),
+    (_job({"completions": 3}, {"startTime": "2026-11-27T13:59:30Z", "succeeded": 1}),
+     ["pi", "Running", "1/3", "30s", "60s"]),
+    (_job({"parallelism": 2}, {}), ["pi", "Running", "0/1 of 2", "", "60s"]),
+    (_job({"completions": 1}, {"startTime": "2026-11-27T13:59:00Z",
+                               "completionTime": "2026-11-27T13:59:07Z", "succeeded": 1,
+                               "conditions": [{"type": "SuccessCriteriaMet", "status": "True"},
+                                              {"type": "Complete", "status": "True"}]}),
+     ["pi", "Complete", "1/1", "7s", "60s"]),
+    (_job({"completions": 1}, {"conditions": [{"type": "FailureTarget", "status": "True"}]}),
+     ["pi", "FailureTarget", "0/1", "", "60s"]),
+    (_job({"completions": 1}, {"conditions": [{"type": "Failed", "status": "True"}]}),
+     ["pi", "Failed", "0/1", "", "60s"]),
+    (_job({"completions": 1}, {}, {"deletionTimestamp": "2026-11-27T14:00:00Z"}),
+     ["pi", "Terminating", "0/1", "", "60s"]),
+])
+def test_job_cells(job, expected):
+    cells = tables.row("jobs", "batch", job, NOW)["cells"]
+    assert cells[:5] == expected and cells[5:] == ["pi", "perl", "job-name=pi"]

@@ -40,6 +40,16 @@ def deployment(name: str = "d") -> Obj:
                                   "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
 
 
+def job(name: str = "j") -> Obj:
+    """A Job as the API server has it just before validation: selector generated."""
+    return {"metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}},
+                     "template": {"metadata": {"labels": {
+                         "batch.kubernetes.io/controller-uid": "u"}},
+                         "spec": {"restartPolicy": "Never",
+                                  "containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
 def secret(name: str = "s") -> Obj:
     return {"metadata": {"name": name}, "data": {"a": "eA=="}}
 
@@ -258,6 +268,14 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
                                                         "rollingUpdate": {"maxSurge": 1}}),
      [("spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is "
       "'Recreate'")]),
+    # Jobs
+    ("Job", lambda o: o["spec"]["template"]["spec"].pop("restartPolicy"),
+     ['spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"']),
+    ("Job", lambda o: o["spec"].update(backoffLimit=-1),
+     ["spec.backoffLimit: Invalid value: -1: must be greater than or equal to 0"]),
+    ("Job", lambda o: o["spec"]["template"]["metadata"].update(labels={"other": "x"}),
+     ['spec.template.metadata.labels: Invalid value: map[string]string{"other":"x"}: '
+      "`selector` does not match template `labels`"]),
     # Secrets and config maps
     ("Secret", lambda o: o.update(data={"bad key": "eA=="}),
      [('data[bad key]: Invalid value: "bad key": a valid config key must consist of '
@@ -273,7 +291,7 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
 def test_each_problem_is_one_cause(kind: str, change: Callable[[Obj], Any],
                                    causes: list[str]) -> None:
     base = {"Service": service(), "Pod": pod(), "Deployment": deployment(),
-            "Secret": secret(), "ConfigMap": {"metadata": {"name": "c"}}}[kind]
+            "Secret": secret(), "ConfigMap": {"metadata": {"name": "c"}}, "Job": job()}[kind]
     exc = run(kind, changed(base, change))
     assert exc is not None
     assert [f"{c['field']}: {c['message']}" for c in exc.causes] == causes
