@@ -74,9 +74,7 @@ def bench_list_1000(n: int = 1000, runs: int = 7) -> dict:
                 "name": f"p{i:04d}", "labels": {"app": "bench"}},
                 "spec": {"nodeName": "nowhere", "containers": [{"name": "c", "image": "nginx"}]}}))
         items = '{"apiVersion":"v1","kind":"List","items":[' + ",".join(docs) + "]}"
-        # A List manifest is validated client-side by kubectl (it needs /openapi/v2,
-        # which emunet does not serve), hence --validate=false.
-        r = c.kubectl("create", "--validate=false", "-f", "-", input=items, timeout=300)
+        r = c.kubectl("create", "-f", "-", input=items, timeout=300)
         assert r.returncode == 0, r.stderr
         c.kubectl("get", "pods")  # warm kubectl's discovery cache
         times, jtimes = [], []

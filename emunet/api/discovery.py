@@ -3,7 +3,10 @@
 kubectl 1.32 asks for aggregated discovery first (and insists on its content
 type), falls back to the legacy per-group documents, and before
 apply/create/edit reads `/openapi/v3` only to learn whether the server
-validates fields itself. A PATCH operation per kind that carries the
+validates fields itself. For a `kind: List` file (what `kubectl get -o yaml`
+writes) kubectl validates the items itself against `/openapi/v2`; an empty
+document there (no definitions) makes it leave them to the server's own
+strict validation, which every item still gets. A PATCH operation per kind that carries the
 `fieldValidation` parameter is all it needs (kubectl-protocol.md §3); the
 documents are built once, since kubectl caches discovery per server address.
 """
@@ -24,6 +27,7 @@ _SUBRESOURCE_KINDS = {
     "log": ("", "v1", "Pod"),
     "exec": ("", "v1", "PodExecOptions"),
     "attach": ("", "v1", "PodAttachOptions"),
+    "portforward": ("", "v1", "PodPortForwardOptions"),
     "binding": ("", "v1", "Binding"),
 }
 
@@ -150,3 +154,15 @@ def openapi_root() -> dict[str, Any]:
         key = _gv_key(g)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={_hash(doc)}"}
     return {"paths": paths}
+
+
+# kubectl asks with `...spec.v2@v1.0+protobuf`; the apiserver answers with this
+# spelling, which Go's media-type parser accepts (an `@` it does not).
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def openapi_v2_protobuf() -> bytes:
+    """A Swagger 2.0 document with no definitions, in gnostic's protobuf form:
+    field 1 of openapi_v2.Document is `swagger`."""
+    version = b"2.0"
+    return bytes([0x0A, len(version)]) + version

@@ -98,6 +98,7 @@ class ApiServer:
         r.add_get("/api/v1", self.group_version)
         r.add_get("/apis/{group}", self.group_doc)
         r.add_get("/apis/{group}/{version}", self.group_version)
+        r.add_get("/openapi/v2", self.openapi_v2)
         r.add_get("/openapi/v3", self.openapi_root)
         r.add_get("/openapi/v3/api/v1", self.openapi_gv)
         r.add_get("/openapi/v3/apis/{group}/{version}", self.openapi_gv)
@@ -140,6 +141,10 @@ class ApiServer:
         if doc is None:
             raise web.HTTPNotFound()
         return json_response(doc)
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        return web.Response(body=discovery.openapi_v2_protobuf(),
+                            content_type=discovery.OPENAPI_V2_PROTOBUF)
 
     async def openapi_root(self, request: web.Request) -> web.Response:
         return json_response(discovery.openapi_root())

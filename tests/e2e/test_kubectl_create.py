@@ -117,3 +117,21 @@ def test_create_namespace_and_serviceaccount(cluster):
     r = cluster.kubectl("create", "namespace", "team")
     assert r.returncode != 0
     assert 'namespaces "team" already exists' in r.stderr
+
+
+def test_a_list_from_get_o_yaml_applies_back(cluster):
+    """`kubectl get -o yaml` of several objects writes a `kind: List`, which kubectl
+    validates itself before applying: the backup-and-restore round trip."""
+    ok(cluster, "create", "configmap", "round-a", "--from-literal=k=a")
+    ok(cluster, "create", "service", "clusterip", "round-b", "--tcp=80:8080")
+    backup = ok(cluster, "get", "configmap/round-a", "service/round-b", "-o", "yaml")
+    assert backup.startswith("apiVersion: v1\nitems:") and "kind: List" in backup
+    ok(cluster, "delete", "configmap/round-a", "service/round-b")
+    r = cluster.kubectl("apply", "-f", "-", input=backup)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["configmap/round-a created", "service/round-b created"]
+    assert ok(cluster, "get", "configmap", "round-a", "-o", "jsonpath={.data.k}") == "a"
+    # A field no type has is still refused, by the server's strict validation.
+    bad = backup.replace("  data:\n    k: a", "  data:\n    k: a\n  dataz: 1")
+    r = cluster.kubectl("apply", "-f", "-", input=bad)
+    assert r.returncode != 0 and 'unknown field "dataz"' in r.stderr
