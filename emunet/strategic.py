@@ -178,6 +178,22 @@ _SCHEMAS: dict[str, _Struct] = {
 }
 
 
+def schema_of(kind: str) -> _Struct:
+    """The merge schema of a kind (server-side apply reads the same table)."""
+    return _SCHEMAS.get(kind, _META_ONLY)
+
+
+def keyed_list(schema: _Node | None, key: str) -> tuple[str | None, _Struct | None] | None:
+    """For a merging list field: (its merge key, or None for a set of primitives; the
+    schema of its items). None when the field is a map, a scalar or an atomic list."""
+    node = _list_meta(schema, key)
+    return None if node is None else (node.key, node.item)
+
+
+def child_struct(schema: _Node | None, key: str) -> _Struct | None:
+    return _map_schema(schema, key)
+
+
 def _child(schema: _Node | None, key: str) -> _Node | None:
     return schema.fields.get(key) if isinstance(schema, _Struct) else None
 

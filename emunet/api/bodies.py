@@ -85,12 +85,32 @@ def check_strict(request: web.Request, res: Resource, obj: dict[str, Any]) -> No
                                 f"{res.kind}: strict decoding error: {listing}")
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def parse_apply(raw: bytes, res: Resource, name: str) -> dict[str, Any]:
+    """The configuration of a server-side apply: a whole object, in YAML or JSON."""
+    try:
+        obj = yaml.safe_load(raw or b"") or {}
+    except yaml.YAMLError as e:
+        raise errors.BadRequest(f"error decoding YAML: {e}") from None
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the apply configuration must be an object")
+    if obj.get("apiVersion") != res.api_version or obj.get("kind") != res.kind:
+        raise errors.BadRequest(f"apiVersion and kind of the applied object must be "
+                                f"{res.api_version} {res.kind}, not {obj.get('apiVersion')} "
+                                f"{obj.get('kind')}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise errors.BadRequest("metadata must be an object")
+    if meta.get("name", name) != name:
+        raise errors.BadRequest(f"the name of the object ({meta.get('name')}) does not match "
+                                f"the name on the URL ({name})")
+    return obj
+
+
 def parse_patch(raw: bytes, ctype: str) -> Any:
     if ctype not in PATCH_TYPES:
-        if ctype == "application/apply-patch+yaml":
-            raise errors.UnsupportedMediaType(
-                "server-side apply is not supported by emunet: use client-side "
-                "`kubectl apply` (the default)")
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(PATCH_TYPES)}")

@@ -19,10 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import errors, patches, resources, selectors, tables
+from .. import errors, fieldmanager, patches, resources, selectors, tables
 from ..config import ClusterConfig
 from ..resources import Resource
-from ..store import Store
+from ..store import Store, now_rfc3339
 from . import bodies, discovery, encoding, streams, subresources, watch
 from .strategy import Strategy
 
@@ -234,7 +234,10 @@ class ApiServer:
         return encoding.response(encoding.list_of(res, str(rv), (s.body for s in items)))
 
     async def _create(self, request: web.Request, res: Resource, ns: str | None) -> web.Response:
-        obj = await bodies.read_object(request, res)
+        return self._create_object(request, res, ns, await bodies.read_object(request, res))
+
+    def _create_object(self, request: web.Request, res: Resource, ns: str | None, obj: Obj,
+                       applied: bool = False) -> web.Response:
         meta = obj.setdefault("metadata", {})
         if ns is not None:
             if meta.get("namespace") and meta["namespace"] != ns:
@@ -248,6 +251,10 @@ class ApiServer:
         for f in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp"):
             meta.pop(f, None)
         obj = self.strategy.prepare_create(res, obj)
+        manager = request.query.get("fieldManager")
+        if manager and not applied:
+            obj["metadata"]["managedFields"] = fieldmanager.record_update(
+                None, obj, res.kind, manager, res.api_version, now_rfc3339())
         if request.query.get("dryRun") == "All":
             self.strategy.rollback_create(res, obj)
             if self.store.peek(self.key(res), ns or "", meta["name"]) is not None:
@@ -314,13 +321,23 @@ class ApiServer:
         return self._write(request, res, obj, old, sub)
 
     def _write(self, request: web.Request, res: Resource, new: Obj, old: Obj, sub: str,
-               check_rv: bool = True) -> web.Response:
+               check_rv: bool = True, applied: bool = False) -> web.Response:
         if not new["metadata"].get("resourceVersion"):
             check_rv = False
+        # A body without managedFields leaves them as they are; one that changes them
+        # sets them (kubectl does, moving client-side apply's fields to server-side apply).
+        sets_fields = "managedFields" in new["metadata"] and \
+            new["metadata"]["managedFields"] != old["metadata"].get("managedFields")
+        if "managedFields" not in new["metadata"] and old["metadata"].get("managedFields"):
+            new["metadata"]["managedFields"] = old["metadata"]["managedFields"]
         # Only Services allocate on update; their allocations go back if the write fails.
         saved = self.strategy.allocations() if res.kind == "Service" else None
         try:
             prepared = self.strategy.prepare_update(res, new, old, sub)
+            manager = request.query.get("fieldManager")
+            if manager and not applied and not sub and not sets_fields:
+                prepared["metadata"]["managedFields"] = fieldmanager.record_update(
+                    old, prepared, res.kind, manager, res.api_version, now_rfc3339())
             if request.query.get("dryRun") == "All":
                 if saved is not None:
                     self.strategy.restore(saved)
@@ -336,6 +353,8 @@ class ApiServer:
                      sub: str) -> web.Response:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         raw = await request.read()
+        if ctype == bodies.APPLY_PATCH:
+            return self._apply(request, res, ns, name, sub, bodies.parse_apply(raw, res, name))
         old = self._get(res, ns, name)
         patch = bodies.parse_patch(raw, ctype)
         if ctype == "application/json-patch+json":
@@ -352,6 +371,31 @@ class ApiServer:
         # A patch carries the resourceVersion only when the client wants the check.
         sent_rv = isinstance(patch, dict) and patch.get("metadata", {}).get("resourceVersion")
         return self._write(request, res, new, old, sub, check_rv=bool(sent_rv))
+
+    def _apply(self, request: web.Request, res: Resource, ns: str | None, name: str,
+               sub: str, applied: Obj) -> web.Response:
+        """Server-side apply (`kubectl apply --server-side`): see emunet.fieldmanager."""
+        manager = request.query.get("fieldManager")
+        if not manager:
+            raise errors.BadRequest("fieldManager is required for apply requests")
+        if sub:
+            raise errors.MethodNotAllowed(f"server-side apply of the {sub} subresource is not "
+                                          "supported by emunet")
+        bodies.check_strict(request, res, applied)
+        stored = self.store.get(self.key(res), ns or "", name)
+        current = None if stored is None else encoding.presented(res, stored)
+        force = request.query.get("force") == "true"
+        merged = fieldmanager.apply(current, applied, res.kind, manager, res.api_version,
+                                    now_rfc3339(), force=force)
+        merged["metadata"]["name"] = name
+        if current is None:
+            return self._create_object(request, res, ns, merged, applied=True)
+        if ns is not None:
+            merged["metadata"]["namespace"] = ns
+        sent_rv = bool((applied.get("metadata") or {}).get("resourceVersion"))
+        if not sent_rv:
+            merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self._write(request, res, merged, current, sub, check_rv=sent_rv, applied=True)
 
     def _delete(self, res: Resource, ns: str | None, name: str, opts: Obj) -> Obj:
         key = self.key(res)
