@@ -314,6 +314,21 @@ def _replicaset(rs: Obj) -> None:
     _template(rs)
 
 
+def _daemonset(ds: Obj) -> None:
+    spec = ds.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        if rolling.get("maxUnavailable") is None:
+            rolling["maxUnavailable"] = 1
+        if rolling.get("maxSurge") is None:
+            rolling["maxSurge"] = 0
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    _template(ds)
+
+
 def _job(job: Obj) -> None:
     spec = job.setdefault("spec", {})
     # A job that sets neither runs one pod to one completion.
@@ -390,6 +405,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
     "Job": _job,
+    "DaemonSet": _daemonset,
     "Secret": _secret,
     "Namespace": _namespace,
     "Node": _node,

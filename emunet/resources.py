@@ -65,6 +65,8 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("scale", "status"), categories=("all",)),
     Resource("apps", "v1", "ReplicaSet", "replicasets", "replicaset", short_names=("rs",),
              subresources=("scale", "status"), categories=("all",)),
+    Resource("apps", "v1", "DaemonSet", "daemonsets", "daemonset", short_names=("ds",),
+             subresources=("status",), categories=("all",)),
     Resource("batch", "v1", "Job", "jobs", "job", subresources=("status",),
              categories=("all",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice"),

@@ -76,6 +76,11 @@ WORKLOAD_SPEC: Schema = {
     "template": TEMPLATE,
 }
 
+DAEMONSET_SPEC: Schema = {
+    **dict.fromkeys(("selector", "updateStrategy", "minReadySeconds", "revisionHistoryLimit")),
+    "template": TEMPLATE,
+}
+
 JOB_SPEC: Schema = {
     **dict.fromkeys(("parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy",
                      "successPolicy", "backoffLimit", "backoffLimitPerIndex",
@@ -97,6 +102,8 @@ KINDS: dict[str, Schema] = {
                    "spec": WORKLOAD_SPEC, "status": None},
     "Job": {"apiVersion": None, "kind": None, "metadata": META, "spec": JOB_SPEC,
             "status": None},
+    "DaemonSet": {"apiVersion": None, "kind": None, "metadata": META,
+                  "spec": DAEMONSET_SPEC, "status": None},
     "Secret": {**dict.fromkeys(("apiVersion", "kind", "data", "stringData", "type",
                                 "immutable")), "metadata": META},
     "ConfigMap": {**dict.fromkeys(("apiVersion", "kind", "data", "binaryData",

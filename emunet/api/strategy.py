@@ -19,7 +19,8 @@ from ..store import Store
 Obj = dict[str, Any]
 
 # Kinds whose status is written only through the status subresource.
-_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "Job", "Node", "Namespace"}
+_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "DaemonSet", "Job", "Node",
+                 "Namespace"}
 
 
 class Strategy:
@@ -49,7 +50,7 @@ class Strategy:
         elif res.kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": obj.get("status", {}).get(
                 "qosClass", "BestEffort")}
-        elif res.kind in ("Deployment", "ReplicaSet", "Job"):
+        elif res.kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job"):
             obj["status"] = {}
         return obj
 

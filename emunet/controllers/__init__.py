@@ -10,6 +10,7 @@ from typing import Protocol
 
 from .. import client, config, scheduler
 from . import (
+    daemonset,
     deployment,
     garbagecollector,
     job,
@@ -32,6 +33,7 @@ CONTROLLERS: list[Factory] = [
     deployment.Controller,
     replicaset.Controller,
     job.Controller,
+    daemonset.Controller,
     garbagecollector.Controller,
     nodelifecycle.Controller,
     serviceloadbalancer.Controller,

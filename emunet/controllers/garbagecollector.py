@@ -31,8 +31,8 @@ FOREGROUND = "foregroundDeletion"
 # Kinds that have owners here (events are never owned), and kinds that own.
 DEPENDENTS = [("replicasets", "apps"), ("pods", ""), ("endpointslices", "discovery.k8s.io"),
               ("endpoints", ""), ("leases", "coordination.k8s.io"), ("deployments", "apps")]
-OWNERS = [("deployments", "apps"), ("replicasets", "apps"), ("jobs", "batch"), ("services", ""),
-          ("pods", ""), ("nodes", "")]
+OWNERS = [("deployments", "apps"), ("replicasets", "apps"), ("daemonsets", "apps"),
+          ("jobs", "batch"), ("services", ""), ("pods", ""), ("nodes", "")]
 
 
 class Controller:

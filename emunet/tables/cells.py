@@ -307,6 +307,17 @@ def replicaset_cells(rs: Obj, now: datetime) -> Cells:
             format_label_selector(spec.get("selector"))]
 
 
+def daemonset_cells(ds: Obj, now: datetime) -> Cells:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    tspec = ((spec.get("template") or {}).get("spec")) or {}
+    names, images = _containers(tspec)
+    return [_name(ds), status.get("desiredNumberScheduled", 0),
+            status.get("currentNumberScheduled", 0), status.get("numberReady", 0),
+            status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+            format_labels(tspec.get("nodeSelector")), _age(ds, now), names, images,
+            format_label_selector(spec.get("selector"))]
+
+
 def job_status(job: Obj) -> str:
     """The STATUS cell, in upstream's order of precedence."""
     conditions = (job.get("status") or {}).get("conditions") or []

@@ -18,8 +18,9 @@ Obj = dict[str, Any]
 Causes = list[errors.Cause]
 
 
-def _template(owner: Obj, path: str) -> Causes:
-    """A Deployment's or ReplicaSet's selector and template, as apps validates them."""
+def _template(owner: Obj, path: str, kind: str = "deployment") -> Causes:
+    """A Deployment's, ReplicaSet's or DaemonSet's selector and template, as apps
+    validates them."""
     spec = owner.get("spec") or {}
     causes = common.nonnegative(f"{path}.replicas", spec.get("replicas"))
     selector = spec.get("selector")
@@ -32,7 +33,7 @@ def _template(owner: Obj, path: str) -> Causes:
         shown = common.go_selector(selector)
         if empty:
             causes.append(common.invalid_raw(f"{path}.selector", shown,
-                                             "empty selector is invalid for deployment"))
+                                             f"empty selector is invalid for {kind}"))
         if syntax:
             # Upstream cannot build the selector, so it never looks at the template.
             return causes + [common.invalid_raw(f"{path}.selector", shown,
@@ -69,6 +70,19 @@ def deployment(deploy: Obj) -> Causes:
         causes.append(errors.forbidden("spec.strategy.rollingUpdate",
                                        "may not be specified when strategy `type` is 'Recreate'"))
     for key in ("minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        causes += common.nonnegative(f"spec.{key}", spec.get(key))
+    return causes
+
+
+def daemonset(ds: Obj) -> Causes:
+    causes = _template(ds, "spec", "daemonset")
+    spec = ds.get("spec") or {}
+    kind = (spec.get("updateStrategy") or {}).get("type")
+    if kind not in ("RollingUpdate", "OnDelete"):
+        causes.append(errors.unsupported("spec.updateStrategy.type", kind,
+                                         ["OnDelete", "RollingUpdate"])
+                      if kind else errors.required("spec.updateStrategy.type"))
+    for key in ("minReadySeconds", "revisionHistoryLimit"):
         causes += common.nonnegative(f"spec.{key}", spec.get(key))
     return causes
 

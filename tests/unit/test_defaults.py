@@ -121,6 +121,10 @@ def test_pod_only_defaults_stay_off_templates(path: str) -> None:
     ("Deployment", "spec.template.spec.restartPolicy", "Always"),
     ("Deployment", "spec.template.spec.schedulerName", "default-scheduler"),
     ("Deployment", "spec.template.spec.containers[0].imagePullPolicy", "IfNotPresent"),
+    ("DaemonSet", "spec.updateStrategy", {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+    ("DaemonSet", "spec.revisionHistoryLimit", 10),
+    ("DaemonSet", "spec.template.spec.restartPolicy", "Always"),
     ("ReplicaSet", "spec.replicas", 1),
     ("ReplicaSet", "spec.template.spec.dnsPolicy", "ClusterFirst"),
 ])

@@ -550,3 +550,14 @@ def _job(spec: dict, status: dict, meta: dict | None = None) -> dict:
 def test_job_cells(job, expected):
     cells = tables.row("jobs", "batch", job, NOW)["cells"]
     assert cells[:5] == expected and cells[5:] == ["pi", "perl", "job-name=pi"]
+
+
+def test_daemonset_cells():
+    ds = {"metadata": {"name": "agent", "creationTimestamp": "2026-11-27T13:59:00Z"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                   "template": {"spec": {"nodeSelector": {"disk": "ssd"},
+                                         "containers": [{"name": "a", "image": "agnhost"}]}}},
+          "status": {"desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+                     "numberReady": 1, "updatedNumberScheduled": 2, "numberAvailable": 1}}
+    assert tables.row("daemonsets", "apps", ds, NOW)["cells"] == [
+        "agent", 2, 2, 1, 2, 1, "disk=ssd", "60s", "a", "agnhost", "app=agent"]

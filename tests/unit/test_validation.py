@@ -40,6 +40,12 @@ def deployment(name: str = "d") -> Obj:
                                   "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
 
 
+def daemonset(name: str = "ds") -> Obj:
+    ds = deployment(name)
+    ds["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    return ds
+
+
 def job(name: str = "j") -> Obj:
     """A Job as the API server has it just before validation: selector generated."""
     return {"metadata": {"name": name},
@@ -268,6 +274,13 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
                                                         "rollingUpdate": {"maxSurge": 1}}),
      [("spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is "
       "'Recreate'")]),
+    # DaemonSets
+    ("DaemonSet", lambda o: o["spec"].update(updateStrategy={"type": "Sometimes"}),
+     ['spec.updateStrategy.type: Unsupported value: "Sometimes": supported values: "OnDelete", '
+      '"RollingUpdate"']),
+    ("DaemonSet", lambda o: o["spec"]["template"]["spec"].update(restartPolicy="Never"),
+     ['spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: '
+      '"Always"']),
     # Jobs
     ("Job", lambda o: o["spec"]["template"]["spec"].pop("restartPolicy"),
      ['spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"']),
@@ -291,7 +304,8 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
 def test_each_problem_is_one_cause(kind: str, change: Callable[[Obj], Any],
                                    causes: list[str]) -> None:
     base = {"Service": service(), "Pod": pod(), "Deployment": deployment(),
-            "Secret": secret(), "ConfigMap": {"metadata": {"name": "c"}}, "Job": job()}[kind]
+            "Secret": secret(), "ConfigMap": {"metadata": {"name": "c"}}, "Job": job(),
+            "DaemonSet": daemonset()}[kind]
     exc = run(kind, changed(base, change))
     assert exc is not None
     assert [f"{c['field']}: {c['message']}" for c in exc.causes] == causes
