@@ -8,8 +8,10 @@ or it would, say, create the same ReplicaSet twice.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import selectors
 from ..resources import Resource
 
 Obj = dict[str, Any]
@@ -82,3 +84,60 @@ def remember(informer: Any, obj: Obj) -> None:
 
 def forget(informer: Any, obj: Obj) -> None:
     informer.cache.pop(key_of(obj), None)
+
+
+def pod_from_template(owner: Obj, res: Resource) -> Obj:
+    """A pod to create for a workload: its template's labels, annotations, finalizers and
+    spec, generateName `<owner>-`, and the owner as its controller."""
+    tmpl = (owner.get("spec") or {}).get("template") or {}
+    tmeta = tmpl.get("metadata") or {}
+    meta: Obj = {"generateName": f"{owner['metadata']['name']}-",
+                 "namespace": owner["metadata"]["namespace"],
+                 "labels": dict(tmeta.get("labels") or {}),
+                 "ownerReferences": [owner_ref(owner, res)]}
+    if tmeta.get("annotations"):
+        meta["annotations"] = dict(tmeta["annotations"])
+    if tmeta.get("finalizers"):
+        meta["finalizers"] = list(tmeta["finalizers"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": copy.deepcopy(tmpl.get("spec") or {})}
+
+
+class SelectorCache:
+    """Parsed selectors of a controller's owners, by uid: every pod event is matched
+    against them, and a Job's or DaemonSet's selector never changes once set."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, selectors.LabelSelector] = {}
+
+    def get(self, owner: Obj) -> selectors.LabelSelector:
+        uid = owner["metadata"].get("uid", "")
+        sel = self._by_uid.get(uid)
+        if sel is None:
+            sel = self._by_uid[uid] = selectors.from_label_selector_object(
+                (owner.get("spec") or {}).get("selector"))
+        return sel
+
+    def forget(self, owner: Obj) -> None:
+        self._by_uid.pop(owner["metadata"].get("uid", ""), None)
+
+
+def owners_of_pod_event(kind: str, etype: str, pod: Obj, old: Obj | None,
+                        owners: Iterable[Obj],
+                        selects: Callable[[Obj, Obj], bool]) -> set[tuple[str, str]]:
+    """The keys of the owners of `kind` a pod event concerns: the controller named by the
+    pod's (or its old version's) ownerReference, or, for an orphan, every owner in its
+    namespace whose selector matches it, as a candidate to adopt it."""
+    ns = pod["metadata"].get("namespace", "")
+    keys: set[tuple[str, str]] = set()
+    for p in (pod, old):
+        if p is None:
+            continue
+        ref = controller_of(p)
+        if ref is not None:
+            if ref.get("kind") == kind:
+                keys.add((ns, ref["name"]))
+        elif etype != "DELETED":
+            keys.update(key_of(o) for o in owners
+                        if o["metadata"].get("namespace") == ns and selects(o, p))
+    return keys

@@ -47,7 +47,6 @@ they are not counted), and status conditions (upstream sets none either).
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from .. import resources, scheduler, selectors
 from ..client import ApiException, Client, Informer
 from ..config import ClusterConfig
 from ..resources import Resource
-from . import common, job, replicaset, rollout, workqueue
+from . import claims, common, job, replicaset, rollout, workqueue
 
 log = logging.getLogger("emunet.controllers.daemonset")
 Obj = dict[str, Any]
@@ -339,23 +338,14 @@ def decide(ds: Obj, nodes: list[Obj], pods: list[Obj], now: float,
 
 def pod_from_template(ds: Obj, res: Resource, node: str) -> Obj:
     """The daemon pod for one node, bound to it at creation."""
-    tmpl = _template(ds)
-    tmeta = tmpl.get("metadata") or {}
-    labels = dict(tmeta.get("labels") or {})
-    labels[GENERATION_LABEL] = template_generation(ds)
-    labels[HASH_LABEL] = template_hash(ds)
-    meta: Obj = {"generateName": f"{ds['metadata']['name']}-",
-                 "namespace": ds["metadata"]["namespace"], "labels": labels,
-                 "ownerReferences": [common.owner_ref(ds, res)]}
-    if tmeta.get("annotations"):
-        meta["annotations"] = dict(tmeta["annotations"])
-    if tmeta.get("finalizers"):
-        meta["finalizers"] = list(tmeta["finalizers"])
-    spec = copy.deepcopy(tmpl.get("spec") or {})
+    pod = common.pod_from_template(ds, res)
+    pod["metadata"]["labels"].update({GENERATION_LABEL: template_generation(ds),
+                                      HASH_LABEL: template_hash(ds)})
+    spec = pod["spec"]
     spec["tolerations"] = daemon_tolerations(spec.get("tolerations"),
                                              bool(spec.get("hostNetwork")))
     spec["nodeName"] = node
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    return pod
 
 
 def node_changed(old: Obj, new: Obj) -> bool:
@@ -381,7 +371,7 @@ class Controller:
         self.nodes = Informer.shared(client, NODE)
         self.queue = workqueue.WorkQueue()
         # Parsed selectors by DaemonSet uid: the selector is immutable in apps/v1.
-        self.selectors: dict[str, selectors.LabelSelector] = {}
+        self.selectors = common.SelectorCache()
         self.warned: set[str] = set()  # uids of DaemonSets told their selector selects all
         self.dss.add_handler(self._on_ds)
         self.pods.add_handler(self._on_pod)
@@ -393,35 +383,21 @@ class Controller:
 
     def _on_ds(self, etype: str, ds: Obj, old: Obj | None) -> None:
         if etype == "DELETED":
-            uid = ds["metadata"].get("uid", "")
-            self.selectors.pop(uid, None)
-            self.warned.discard(uid)
+            self.selectors.forget(ds)
+            self.warned.discard(ds["metadata"].get("uid", ""))
         self.queue.add(common.key_of(ds))
 
     def _selector(self, ds: Obj) -> selectors.LabelSelector:
-        uid = ds["metadata"].get("uid", "")
-        sel = self.selectors.get(uid)
-        if sel is None:
-            sel = self.selectors[uid] = selectors.from_label_selector_object(
-                (ds.get("spec") or {}).get("selector"))
-        return sel
+        return self.selectors.get(ds)
+
+    def _selects(self, ds: Obj, pod: Obj) -> bool:
+        sel = self.selectors.get(ds)
+        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
-        ns = pod["metadata"].get("namespace", "")
-        for p in (pod, old):
-            if p is None:
-                continue
-            ref = common.controller_of(p)
-            if ref is not None:
-                if ref.get("kind") == "DaemonSet":
-                    self.queue.add((ns, ref["name"]))
-            elif etype != "DELETED":
-                for ds in self.dss.items():
-                    if ds["metadata"].get("namespace") != ns:
-                        continue
-                    sel = self._selector(ds)
-                    if not sel.empty and sel.matches(p["metadata"].get("labels")):
-                        self.queue.add(common.key_of(ds))
+        for key in common.owners_of_pod_event("DaemonSet", etype, pod, old, self.dss.items(),
+                                              self._selects):
+            self.queue.add(key)
 
     def _on_node(self, etype: str, node: Obj, old: Obj | None) -> None:
         if etype == "MODIFIED" and old is not None and not node_changed(old, node):
@@ -462,32 +438,8 @@ class Controller:
         return d.requeue
 
     async def _claim(self, ds: Obj, sel: selectors.LabelSelector) -> list[Obj]:
-        """Owned pods, after adopting matching orphans and releasing non-matching ones."""
-        ns = ds["metadata"]["namespace"]
-        out = []
-        for p in self.pods.items():
-            if p["metadata"].get("namespace") != ns:
-                continue
-            owned = common.is_controlled_by(p, ds)
-            matches = sel.matches(p["metadata"].get("labels"))
-            if owned and matches:
-                out.append(p)
-            elif owned and not common.is_terminating(p):
-                refs = [r for r in p["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != ds["metadata"]["uid"]]
-                common.remember(self.pods, await self.client.patch(
-                    POD, p["metadata"]["name"], {"metadata": {"ownerReferences": refs or None}},
-                    ns))
-            elif common.controller_of(p) is None and matches and not common.is_terminating(p):
-                refs = list(p["metadata"].get("ownerReferences") or [])
-                refs.append(common.owner_ref(ds, self.res))
-                adopted = await self.client.patch(
-                    POD, p["metadata"]["name"],
-                    {"metadata": {"ownerReferences": refs,
-                                  "resourceVersion": p["metadata"]["resourceVersion"]}}, ns)
-                common.remember(self.pods, adopted)
-                out.append(adopted)
-        return out
+        return await claims.claim_pods(self.client, self.pods, ds, self.res,
+                                       lambda p: sel.matches(p["metadata"].get("labels")))
 
     async def _create(self, ds: Obj, node: str) -> None:
         """One request at a time; a failure raises, so a failing template costs one request

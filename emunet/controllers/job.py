@@ -52,7 +52,7 @@ from .. import resources, selectors
 from ..client import Client, Informer
 from ..config import ClusterConfig
 from ..resources import Resource
-from . import common, replicaset, workqueue
+from . import claims, common, replicaset, workqueue
 
 log = logging.getLogger("emunet.controllers.job")
 Obj = dict[str, Any]
@@ -370,18 +370,7 @@ def ttl_left(job: Obj, now: float) -> float | None:
 
 
 def pod_from_template(job: Obj, res: Resource) -> Obj:
-    tmpl = job["spec"].get("template") or {}
-    tmeta = tmpl.get("metadata") or {}
-    meta: Obj = {"generateName": f"{job['metadata']['name']}-",
-                 "namespace": job["metadata"]["namespace"],
-                 "labels": dict(tmeta.get("labels") or {}),
-                 "ownerReferences": [common.owner_ref(job, res)]}
-    if tmeta.get("annotations"):
-        meta["annotations"] = dict(tmeta["annotations"])
-    if tmeta.get("finalizers"):
-        meta["finalizers"] = list(tmeta["finalizers"])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": copy.deepcopy(tmpl.get("spec") or {})}
+    return common.pod_from_template(job, res)
 
 
 class Controller:
@@ -393,7 +382,7 @@ class Controller:
         self.pods = Informer.shared(client, POD)
         self.queue = workqueue.WorkQueue()
         # Parsed selectors by Job uid: a Job's selector is immutable.
-        self.selectors: dict[str, selectors.LabelSelector] = {}
+        self.selectors = common.SelectorCache()
         self.warned: set[str] = set()  # uids of Jobs told their completion mode is not run
         self.jobs.add_handler(self._on_job)
         self.pods.add_handler(self._on_pod)
@@ -403,35 +392,21 @@ class Controller:
 
     def _on_job(self, etype: str, job: Obj, old: Obj | None) -> None:
         if etype == "DELETED":
-            uid = job["metadata"].get("uid", "")
-            self.selectors.pop(uid, None)
-            self.warned.discard(uid)
+            self.selectors.forget(job)
+            self.warned.discard(job["metadata"].get("uid", ""))
         self.queue.add(common.key_of(job))
 
     def _selector(self, job: Obj) -> selectors.LabelSelector:
-        uid = job["metadata"].get("uid", "")
-        sel = self.selectors.get(uid)
-        if sel is None:
-            sel = self.selectors[uid] = selectors.from_label_selector_object(
-                (job.get("spec") or {}).get("selector"))
-        return sel
+        return self.selectors.get(job)
+
+    def _selects(self, job: Obj, pod: Obj) -> bool:
+        sel = self.selectors.get(job)
+        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
-        ns = pod["metadata"].get("namespace", "")
-        for p in (pod, old):
-            if p is None:
-                continue
-            ref = common.controller_of(p)
-            if ref is not None:
-                if ref.get("kind") == "Job":
-                    self.queue.add((ns, ref["name"]))
-            elif etype != "DELETED":
-                for job in self.jobs.items():
-                    if job["metadata"].get("namespace") != ns:
-                        continue
-                    sel = self._selector(job)
-                    if not sel.empty and sel.matches(p["metadata"].get("labels")):
-                        self.queue.add(common.key_of(job))
+        for key in common.owners_of_pod_event("Job", etype, pod, old, self.jobs.items(),
+                                              self._selects):
+            self.queue.add(key)
 
     async def sync(self, key: tuple[str, str]) -> float | None:
         ns, name = key
@@ -476,39 +451,13 @@ class Controller:
         return None
 
     async def _claim(self, job: Obj) -> list[Obj]:
-        """Owned pods, after adopting matching orphans and releasing non-matching ones."""
-        ns = job["metadata"]["namespace"]
         sel = self._selector(job)
-        out = []
-        for p in self.pods.items():
-            if p["metadata"].get("namespace") != ns:
-                continue
-            owned = common.is_controlled_by(p, job)
-            if sel.empty or sel.nothing:
-                # A Job without a usable selector (never defaulted) neither adopts
-                # everything nor releases what it made.
-                if owned:
-                    out.append(p)
-                continue
-            matches = sel.matches(p["metadata"].get("labels"))
-            if owned and matches:
-                out.append(p)
-            elif owned and not common.is_terminating(p):
-                refs = [r for r in p["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != job["metadata"]["uid"]]
-                common.remember(self.pods, await self.client.patch(
-                    POD, p["metadata"]["name"], {"metadata": {"ownerReferences": refs or None}},
-                    ns))
-            elif common.controller_of(p) is None and matches and not common.is_terminating(p):
-                refs = list(p["metadata"].get("ownerReferences") or [])
-                refs.append(common.owner_ref(job, self.res))
-                adopted = await self.client.patch(
-                    POD, p["metadata"]["name"],
-                    {"metadata": {"ownerReferences": refs,
-                                  "resourceVersion": p["metadata"]["resourceVersion"]}}, ns)
-                common.remember(self.pods, adopted)
-                out.append(adopted)
-        return out
+        # A Job without a usable selector (never defaulted) neither adopts everything
+        # nor releases what it made.
+        usable = not (sel.empty or sel.nothing)
+        return await claims.claim_pods(
+            self.client, self.pods, job, self.res,
+            (lambda p: sel.matches(p["metadata"].get("labels"))) if usable else None)
 
     async def _create(self, job: Obj, count: int) -> None:
         """One request at a time, as the ReplicaSet controller does; a failure raises, so a

@@ -19,7 +19,7 @@ once; here every process shares a laptop's cores, and measured (100 replicas
 on 2 nodes, 2 cores) concurrent creates only made pods queue behind the
 kubelets, which start pods more slowly than the API accepts them: pod start
 p50 1.4-2.5 s instead of 0.1 s, and no earlier rollout end. A ReplicaSet's
-parsed selector is kept per generation (the selector is immutable in apps/v1),
+parsed selector is kept by uid (the selector is immutable in apps/v1),
 since every pod event of a sync is matched against it.
 """
 from __future__ import annotations
@@ -29,10 +29,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import resources, selectors
+from .. import resources
 from ..client import Client, Informer
 from ..config import ClusterConfig
-from . import common, workqueue
+from . import claims, common, workqueue
 
 log = logging.getLogger("emunet.controllers.replicaset")
 Obj = dict[str, Any]
@@ -74,18 +74,7 @@ def pods_to_delete(pods: list[Obj], count: int) -> list[Obj]:
 
 
 def pod_from_template(rs: Obj) -> Obj:
-    tmpl = rs["spec"].get("template") or {}
-    tmeta = tmpl.get("metadata") or {}
-    meta: Obj = {"generateName": f"{rs['metadata']['name']}-",
-                 "namespace": rs["metadata"]["namespace"],
-                 "labels": dict(tmeta.get("labels") or {}),
-                 "ownerReferences": [common.owner_ref(rs, RS)]}
-    if tmeta.get("annotations"):
-        meta["annotations"] = dict(tmeta["annotations"])
-    if tmeta.get("finalizers"):
-        meta["finalizers"] = list(tmeta["finalizers"])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": copy.deepcopy(tmpl.get("spec") or {})}
+    return common.pod_from_template(rs, RS)
 
 
 def compute_status(rs: Obj, active: list[Obj], now: float) -> tuple[Obj, float | None]:
@@ -124,7 +113,7 @@ class Controller:
         self.rss = Informer.shared(client, RS)
         self.pods = Informer.shared(client, POD)
         self.queue = workqueue.WorkQueue()
-        self.selectors: dict[tuple[str, int], selectors.LabelSelector] = {}
+        self.selectors = common.SelectorCache()
         self.rss.add_handler(self._on_rs)
         self.pods.add_handler(self._on_pod)
 
@@ -133,33 +122,17 @@ class Controller:
 
     def _on_rs(self, etype: str, rs: Obj, old: Obj | None) -> None:
         if etype == "DELETED":
-            uid = rs["metadata"].get("uid")
-            for k in [k for k in self.selectors if k[0] == uid]:
-                del self.selectors[k]
+            self.selectors.forget(rs)
         self.queue.add(common.key_of(rs))
 
     def _selects(self, rs: Obj, pod: Obj) -> bool:
-        meta = rs["metadata"]
-        k = (meta.get("uid", ""), meta.get("generation", 0))
-        sel = self.selectors.get(k)
-        if sel is None:
-            sel = self.selectors[k] = selectors.from_label_selector_object(
-                rs.get("spec", {}).get("selector"))
+        sel = self.selectors.get(rs)
         return not sel.empty and sel.matches(pod["metadata"].get("labels"))
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
-        ns = pod["metadata"].get("namespace", "")
-        for p in (pod, old):
-            if p is None:
-                continue
-            ref = common.controller_of(p)
-            if ref is not None:
-                if ref.get("kind") == "ReplicaSet":
-                    self.queue.add((ns, ref["name"]))
-            elif etype != "DELETED":
-                for rs in self.rss.items():
-                    if rs["metadata"].get("namespace") == ns and self._selects(rs, p):
-                        self.queue.add(common.key_of(rs))
+        for key in common.owners_of_pod_event("ReplicaSet", etype, pod, old, self.rss.items(),
+                                              self._selects):
+            self.queue.add(key)
 
     async def sync(self, key: tuple[str, str]) -> float | None:
         ns, name = key
@@ -187,33 +160,8 @@ class Controller:
         return recheck
 
     async def _claim(self, rs: Obj) -> list[Obj]:
-        """Owned pods, after adopting matching orphans and releasing non-matching ones."""
-        ns = rs["metadata"]["namespace"]
-        out = []
-        for p in self.pods.items():
-            if p["metadata"].get("namespace") != ns:
-                continue
-            ref = common.controller_of(p)
-            owned = common.is_controlled_by(p, rs)
-            matches = self._selects(rs, p)
-            if owned and matches:
-                out.append(p)
-            elif owned and not common.is_terminating(p):
-                refs = [r for r in p["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != rs["metadata"]["uid"]]
-                common.remember(self.pods, await self.client.patch(
-                    POD, p["metadata"]["name"], {"metadata": {"ownerReferences": refs or None}},
-                    ns))
-            elif ref is None and matches and not common.is_terminating(p):
-                refs = list(p["metadata"].get("ownerReferences") or [])
-                refs.append(common.owner_ref(rs, RS))
-                adopted = await self.client.patch(
-                    POD, p["metadata"]["name"],
-                    {"metadata": {"ownerReferences": refs,
-                                  "resourceVersion": p["metadata"]["resourceVersion"]}}, ns)
-                common.remember(self.pods, adopted)
-                out.append(adopted)
-        return out
+        return await claims.claim_pods(self.client, self.pods, rs, RS,
+                                       lambda p: self._selects(rs, p))
 
     async def _create(self, rs: Obj, count: int) -> list[Obj]:
         """Create in doubling batches (upstream's slowStartBatch): a failing template
