@@ -350,6 +350,26 @@ MESSAGES: dict[str, Table] = {
         14: ("podReplacementPolicy", "string"),
         15: ("managedBy", "string"),
     },
+
+    # --- authorization.k8s.io/v1 and authentication.k8s.io/v1: the reviews ------
+    "SelfSubjectAccessReview": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "SelfSubjectAccessReviewSpec"),
+        3: ("status", "SubjectAccessReviewStatus"),
+    },
+    "SubjectAccessReviewStatus": {},
+    "SelfSubjectAccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", _OMIT_STR), 2: ("verb", _OMIT_STR), 3: ("group", _OMIT_STR),
+        4: ("version", _OMIT_STR), 5: ("resource", _OMIT_STR), 6: ("subresource", _OMIT_STR),
+        7: ("name", _OMIT_STR),
+    },
+    "NonResourceAttributes": {1: ("path", _OMIT_STR), 2: ("verb", _OMIT_STR)},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta"), 2: ("status", "SelfSubjectReviewStatus")},
+    "SelfSubjectReviewStatus": {},
 }
 
 # (apiVersion, kind) of the envelope -> the message of its raw bytes.
@@ -362,6 +382,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "Pod",
     ("apps/v1", "Deployment"): "Deployment",
     ("batch/v1", "Job"): "Job",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
 }
 
 # The messages whose raw JSON value is not an object.

@@ -72,11 +72,19 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice"),
     Resource("coordination.k8s.io", "v1", "Lease", "leases", "lease"),
     Resource("events.k8s.io", "v1", "Event", "events", "event", short_names=("ev",)),
+    # Reviews are answered, never stored: `kubectl auth can-i` and `kubectl auth whoami`.
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+             "selfsubjectaccessreviews", "selfsubjectaccessreview", namespaced=False,
+             verbs=("create",)),
+    Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
+             "selfsubjectreview", namespaced=False, verbs=("create",)),
 )
+
+REVIEWS = ("SelfSubjectAccessReview", "SelfSubjectReview")
 
 # Groups in the order discovery lists them (the core group first, as the apiserver does).
 GROUPS: tuple[str, ...] = ("", "apps", "batch", "discovery.k8s.io", "coordination.k8s.io",
-                           "events.k8s.io")
+                           "events.k8s.io", "authorization.k8s.io", "authentication.k8s.io")
 
 _BY_GV_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_KIND: dict[tuple[str, str], Resource] = {}

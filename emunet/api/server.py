@@ -162,6 +162,9 @@ class ApiServer:
         res = resources.lookup(mi.get("group", ""), mi.get("version", "v1"), mi["plural"])
         if res is None:
             raise web.HTTPNotFound()
+        if res.kind in resources.REVIEWS and request.method != "POST":
+            raise errors.MethodNotAllowed("the server does not allow this method on the "
+                                          "requested resource")
         ns = mi.get("namespace")
         if ns is not None and not res.namespaced:
             raise web.HTTPNotFound()
@@ -234,7 +237,10 @@ class ApiServer:
         return encoding.response(encoding.list_of(res, str(rv), (s.body for s in items)))
 
     async def _create(self, request: web.Request, res: Resource, ns: str | None) -> web.Response:
-        return self._create_object(request, res, ns, await bodies.read_object(request, res))
+        obj = await bodies.read_object(request, res)
+        if res.kind in resources.REVIEWS:
+            return json_response(_review(res, obj), status=201)
+        return self._create_object(request, res, ns, obj)
 
     def _create_object(self, request: web.Request, res: Resource, ns: str | None, obj: Obj,
                        applied: bool = False) -> web.Response:
@@ -497,3 +503,21 @@ class ApiServer:
             pod = self._get(res, ns, name)
             return await streams.proxy(self, request, pod, sub)
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+
+
+# The one user emunet knows: whoever holds the cluster's token, with every right
+# (emunet serves no RBAC), as kind's kubeconfig user is a cluster admin.
+USER = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}
+
+
+def _review(res: Resource, obj: Obj) -> Obj:
+    """The answer to `kubectl auth can-i` or `kubectl auth whoami`."""
+    out = {"kind": res.kind, "apiVersion": res.api_version,
+           "metadata": {"creationTimestamp": None}}
+    if res.kind == "SelfSubjectReview":
+        out["status"] = {"userInfo": USER}
+    else:
+        out["spec"] = obj.get("spec") or {}
+        out["status"] = {"allowed": True,
+                         "reason": "emunet serves no RBAC: the cluster's token may do anything"}
+    return out

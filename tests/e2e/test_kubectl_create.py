@@ -135,3 +135,15 @@ def test_a_list_from_get_o_yaml_applies_back(cluster):
     bad = backup.replace("  data:\n    k: a", "  data:\n    k: a\n  dataz: 1")
     r = cluster.kubectl("apply", "-f", "-", input=bad)
     assert r.returncode != 0 and 'unknown field "dataz"' in r.stderr
+
+
+def test_auth_can_i_and_whoami_answer_for_the_one_admin_user(cluster):
+    # emunet serves no RBAC: the token in the kubeconfig may do everything.
+    for args in (["create", "pods"], ["delete", "nodes"], ["get", "/healthz"], ["*", "*"]):
+        r = cluster.kubectl("auth", "can-i", *args)
+        assert (r.returncode, r.stdout) == (0, "yes\n"), r.stderr
+    who = ok(cluster, "auth", "whoami").splitlines()
+    assert who[1].split() == ["Username", "kubernetes-admin"]
+    assert who[2].split(None, 1) == ["Groups", "[system:masters system:authenticated]"]
+    r = cluster.kubectl("get", "selfsubjectaccessreviews")
+    assert r.returncode == 1 and "(MethodNotAllowed)" in r.stderr
