@@ -17,6 +17,7 @@ look-up, a write and the log line.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import posixpath
 import signal
@@ -85,7 +86,7 @@ the error log for details.</p>
 FILES = {"/index.html": WELCOME, "/50x.html": ERROR_50X}
 
 REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request",
-           404: "Not Found", 405: "Not Allowed", 416: "Requested Range Not Satisfiable"}
+           403: "Forbidden", 404: "Not Found", 405: "Not Allowed", 416: "Requested Range Not Satisfiable"}
 
 
 def error_page(status: int) -> bytes:
@@ -94,6 +95,20 @@ def error_page(status: int) -> bytes:
     return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
             f"<center><h1>{title}</h1></center>\r\n"
             f"<hr><center>{VERSION}</center>\r\n</body>\r\n</html>\r\n").encode()
+
+
+DOCROOT = "/usr/share/nginx/html"
+
+
+def mounted_docroot() -> str | None:
+    """Where to read pages from when a volume is mounted at the document root."""
+    try:
+        mounts = json.loads(os.environ.get("EMUNET_MOUNTS") or "{}")
+    except ValueError:
+        return None
+    if any(m.rstrip("/") == DOCROOT for m in mounts):
+        return paths.host_path(DOCROOT)
+    return None
 
 
 def http_date(t: float) -> str:
@@ -149,6 +164,7 @@ class Nginx:
         self.cache_second = -1
         self.date = ""
         self.cache: dict[tuple[str, bool, bool], bytes] = {}
+        self.docroot = mounted_docroot()
 
     def now(self) -> None:
         t = time.time()
@@ -187,8 +203,11 @@ class Nginx:
             data, sent = self.error(400, req, False)
             return data, 400, sent
         path = posixpath.normpath(unquote(req.path.split("#")[0]) or "/")
-        if path == "/" or path == "//":
+        index = path in ("/", "//")
+        if index:
             path = "/index.html"
+        if self.docroot is not None:
+            return self.from_disk(req, path, keep, index)
         body = FILES.get(path)
         method = req.method
         if method not in ("GET", "HEAD", "POST"):
@@ -228,6 +247,33 @@ class Nginx:
                             static=body).encode() + (b"" if method == "HEAD" else body)
             self.cache[key] = hit
         return hit, 200, 0 if method == "HEAD" else len(body)
+
+    def from_disk(self, req: http1.Request, path: str, keep: bool,
+                  index: bool) -> tuple[bytes, int, int]:
+        """A volume mounted at the document root shadows the image's pages, as on a real
+        node: its files are served as they are now, a missing index is 403 (nginx does
+        not list directories), any other missing file 404."""
+        assert self.docroot is not None
+        body: bytes | None = None
+        target = os.path.join(self.docroot, path.lstrip("/"))
+        if os.path.isfile(target):
+            try:
+                with open(target, "rb") as f:
+                    body = f.read()
+            except OSError:
+                body = None
+        if req.method not in ("GET", "HEAD"):
+            status = 405
+        elif body is None:
+            status = 403 if index else 404
+        else:
+            status = 200
+        if status != 200 or body is None:
+            data, sent = self.error(status, req, keep)
+            return data, status, sent
+        head_only = req.method == "HEAD"
+        data = self.head(200, keep, len(body), "Accept-Ranges: bytes\r\n").encode()
+        return data + (b"" if head_only else body), 200, 0 if head_only else len(body)
 
     def handle(self, req: http1.Request) -> http1.Response:
         data, status, sent = self.respond(req)

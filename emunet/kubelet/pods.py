@@ -55,6 +55,9 @@ class PodManager:
         self.host_ip = cfg.node_internal_ip(idx)
         self.ipam = ipam.IPAM(cfg.node_pod_cidr(idx))
         self.dir = state_dir / "nodes" / node / "pods"
+        # Claims are the cluster's, not a node's: a pod that moves keeps its data, as
+        # with network-attached volumes.
+        self.claims_dir = state_dir / "claims"
         self.runtime, self.sandbox, self.backoff_base = runtime, sandbox, backoff_base
         self.workers: dict[str, PodWorker] = {}
         self.pods = Informer(client, "pods", field_selector=f"spec.nodeName={node}")
@@ -170,7 +173,8 @@ class PodWorker:
         self._changed.set()
         if self.vols:
             try:
-                self.vols = volumes.materialise(self.pod, self.dir, self.mgr.lookup)
+                self.vols = volumes.materialise(self.pod, self.dir, self.mgr.lookup,
+                                                 self.mgr.claims_dir)
             except volumes.VolumeError:
                 pass
 
@@ -280,7 +284,7 @@ class PodWorker:
         reported = None
         while not self._deleting.is_set():
             try:
-                self.vols = volumes.materialise(self.pod, self.dir, m.lookup)
+                self.vols = volumes.materialise(self.pod, self.dir, m.lookup, m.claims_dir)
                 return True
             except volumes.VolumeError as e:
                 if str(e) != reported:

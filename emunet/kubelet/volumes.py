@@ -138,13 +138,28 @@ def write_atomic(target: Path, files: dict[str, tuple[bytes, int]]) -> bool:
     return True
 
 
-def materialise(pod: Obj, pod_dir: Path, lookup: Lookup) -> dict[str, str]:
-    """Create or refresh every volume; returns {volume name: host path}."""
+def materialise(pod: Obj, pod_dir: Path, lookup: Lookup,
+                claims_dir: Path | None = None) -> dict[str, str]:
+    """Create or refresh every volume; returns {volume name: host path}.
+
+    A persistentVolumeClaim volume is the directory `<claims_dir>/<namespace>/<claim>`,
+    which outlives the pod: emunet has no PersistentVolumeClaim objects, so a claim is
+    its name (a StatefulSet's `<template>-<pod>`), and its data stays until the
+    cluster is purged."""
     out: dict[str, str] = {}
     for vol in pod.get("spec", {}).get("volumes") or []:
         name = vol["name"]
         if "hostPath" in vol:
             out[name] = vol["hostPath"]["path"]
+            continue
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim and claims_dir is not None:
+            if "/" in claim or claim in (".", ".."):
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : '
+                                  f'invalid claim name "{claim}"')
+            target = claims_dir / pod["metadata"].get("namespace", "default") / claim
+            target.mkdir(parents=True, exist_ok=True)
+            out[name] = str(target)
             continue
         files = files_for(vol, pod, lookup)
         kind = next((k for k in vol if k != "name"), "emptyDir")

@@ -184,6 +184,22 @@ def test_nginx_sigterm_is_a_fast_shutdown(start) -> None:  # type: ignore[no-unt
     under_way.close()
 
 
+def test_nginx_serves_a_volume_mounted_at_its_document_root(start, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    html = tmp_path / "html"
+    html.mkdir()
+    c = start("127.244.250.16", "nginx", ["nginx"],
+              {"EMUNET_MOUNTS": json.dumps({"/usr/share/nginx/html": str(html)})})
+    c.wait_listening(80)
+    # An empty volume shadows the image's welcome page, as on a node.
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", "http://127.244.250.16/").stdout == "403"
+    (html / "index.html").write_text("web-0\n")
+    assert curl("http://127.244.250.16/").stdout == "web-0\n"
+    (html / "index.html").write_text("web-0 again\n")   # read as it is now
+    assert curl("http://127.244.250.16/index.html").stdout == "web-0 again\n"
+    assert curl("-o", "/dev/null", "-w", "%{http_code}",
+                "http://127.244.250.16/missing").stdout == "404"
+
+
 def test_nginx_listens_on_declared_ports(start) -> None:  # type: ignore[no-untyped-def]
     ports = json.dumps([{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 53,
                                                                      "protocol": "UDP"}])
