@@ -329,6 +329,30 @@ def _daemonset(ds: Obj) -> None:
     _template(ds)
 
 
+def _statefulset(sts: Obj) -> None:
+    spec = sts.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        if rolling.get("partition") is None:
+            rolling["partition"] = 0
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    retention.setdefault("whenDeleted", "Retain")
+    retention.setdefault("whenScaled", "Retain")
+    for claim in spec.get("volumeClaimTemplates") or []:
+        claim.setdefault("apiVersion", "v1")
+        claim.setdefault("kind", "PersistentVolumeClaim")
+        claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+        claim.setdefault("status", {"phase": "Pending"})
+    _template(sts)
+
+
 def _job(job: Obj) -> None:
     spec = job.setdefault("spec", {})
     # A job that sets neither runs one pod to one completion.
@@ -406,6 +430,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "ReplicaSet": _replicaset,
     "Job": _job,
     "DaemonSet": _daemonset,
+    "StatefulSet": _statefulset,
     "Secret": _secret,
     "Namespace": _namespace,
     "Node": _node,

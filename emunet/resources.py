@@ -67,6 +67,8 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("scale", "status"), categories=("all",)),
     Resource("apps", "v1", "DaemonSet", "daemonsets", "daemonset", short_names=("ds",),
              subresources=("status",), categories=("all",)),
+    Resource("apps", "v1", "StatefulSet", "statefulsets", "statefulset", short_names=("sts",),
+             subresources=("scale", "status"), categories=("all",)),
     Resource("batch", "v1", "Job", "jobs", "job", subresources=("status",),
              categories=("all",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice"),

@@ -81,6 +81,13 @@ DAEMONSET_SPEC: Schema = {
     "template": TEMPLATE,
 }
 
+STATEFULSET_SPEC: Schema = {
+    **dict.fromkeys(("replicas", "selector", "volumeClaimTemplates", "serviceName",
+                     "podManagementPolicy", "updateStrategy", "revisionHistoryLimit",
+                     "minReadySeconds", "persistentVolumeClaimRetentionPolicy", "ordinals")),
+    "template": TEMPLATE,
+}
+
 JOB_SPEC: Schema = {
     **dict.fromkeys(("parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy",
                      "successPolicy", "backoffLimit", "backoffLimitPerIndex",
@@ -104,6 +111,8 @@ KINDS: dict[str, Schema] = {
             "status": None},
     "DaemonSet": {"apiVersion": None, "kind": None, "metadata": META,
                   "spec": DAEMONSET_SPEC, "status": None},
+    "StatefulSet": {"apiVersion": None, "kind": None, "metadata": META,
+                    "spec": STATEFULSET_SPEC, "status": None},
     "Secret": {**dict.fromkeys(("apiVersion", "kind", "data", "stringData", "type",
                                 "immutable")), "metadata": META},
     "ConfigMap": {**dict.fromkeys(("apiVersion", "kind", "data", "binaryData",

@@ -19,8 +19,8 @@ from ..store import Store
 Obj = dict[str, Any]
 
 # Kinds whose status is written only through the status subresource.
-_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "DaemonSet", "Job", "Node",
-                 "Namespace"}
+_STATUS_SPLIT = {"Pod", "Service", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job",
+                 "Node", "Namespace"}
 
 
 class Strategy:
@@ -50,7 +50,7 @@ class Strategy:
         elif res.kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": obj.get("status", {}).get(
                 "qosClass", "BestEffort")}
-        elif res.kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job"):
+        elif res.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job"):
             obj["status"] = {}
         return obj
 

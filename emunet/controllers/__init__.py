@@ -18,6 +18,7 @@ from . import (
     replicaset,
     serviceaccount,
     serviceloadbalancer,
+    statefulset,
 )
 
 
@@ -34,6 +35,7 @@ CONTROLLERS: list[Factory] = [
     replicaset.Controller,
     job.Controller,
     daemonset.Controller,
+    statefulset.Controller,
     garbagecollector.Controller,
     nodelifecycle.Controller,
     serviceloadbalancer.Controller,

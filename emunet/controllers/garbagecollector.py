@@ -32,6 +32,7 @@ FOREGROUND = "foregroundDeletion"
 DEPENDENTS = [("replicasets", "apps"), ("pods", ""), ("endpointslices", "discovery.k8s.io"),
               ("endpoints", ""), ("leases", "coordination.k8s.io"), ("deployments", "apps")]
 OWNERS = [("deployments", "apps"), ("replicasets", "apps"), ("daemonsets", "apps"),
+          ("statefulsets", "apps"),
           ("jobs", "batch"), ("services", ""), ("pods", ""), ("nodes", "")]
 
 

@@ -318,6 +318,13 @@ def daemonset_cells(ds: Obj, now: datetime) -> Cells:
             format_label_selector(spec.get("selector"))]
 
 
+def statefulset_cells(sts: Obj, now: datetime) -> Cells:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    names, images = _containers(((spec.get("template") or {}).get("spec")) or {})
+    return [_name(sts), f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            _age(sts, now), names, images]
+
+
 def job_status(job: Obj) -> str:
     """The STATUS cell, in upstream's order of precedence."""
     conditions = (job.get("status") or {}).get("conditions") or []

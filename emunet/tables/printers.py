@@ -120,6 +120,11 @@ PRINTERS: dict[tuple[str, str], Printer] = {
         Column("Node Selector", "The node selector of the daemon pods."),
         AGE, _CONTAINERS, _IMAGES, _SELECTOR,
     ), cells.daemonset_cells),
+    ("apps", "statefulsets"): Printer((
+        NAME,
+        Column("Ready", "Number of the pod with ready state."),
+        AGE, _CONTAINERS, _IMAGES,
+    ), cells.statefulset_cells),
     ("batch", "jobs"): Printer((
         NAME,
         Column("Status", "Status of the job."),

@@ -96,6 +96,8 @@ _KINDS: dict[str, tuple[Callable[[str], list[str]], Any, Any]] = {
     "ReplicaSet": (formats.dns1123_subdomain, workloads.replicaset, workloads.selector_update),
     "Job": (formats.dns1123_subdomain, workloads.job, workloads.job_update),
     "DaemonSet": (formats.dns1123_subdomain, workloads.daemonset, workloads.selector_update),
+    "StatefulSet": (formats.dns1123_subdomain, workloads.statefulset,
+                    workloads.statefulset_update),
     "Secret": (formats.dns1123_subdomain, config.secret, config.frozen(("type", "data"))),
     "ConfigMap": (formats.dns1123_subdomain, config.configmap,
                   config.frozen(("data", "binaryData"))),
@@ -104,4 +106,4 @@ _KINDS: dict[str, tuple[Callable[[str], list[str]], Any, Any]] = {
     "Endpoints": (formats.dns1123_subdomain, services.endpoints, None),
     "EndpointSlice": (formats.dns1123_subdomain, services.endpointslice, None),
 }
-_APPS = ("Deployment", "ReplicaSet", "DaemonSet")
+_APPS = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet")

@@ -7,6 +7,7 @@ blanks those out and compares what is left, as upstream does.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from emunet import errors
@@ -201,8 +202,10 @@ def _tolerations(tolerations: list[Obj], path: str) -> Causes:
     return causes
 
 
-def pod_spec(spec: Obj, path: str = "spec") -> Causes:
+def pod_spec(spec: Obj, path: str = "spec", claims: Iterable[str] = ()) -> Causes:
+    """`claims`: volume names a StatefulSet's volumeClaimTemplates will add."""
     causes, volumes = _volumes(spec.get("volumes") or [], f"{path}.volumes")
+    volumes |= set(claims)
     containers = spec.get("containers") or []
     if not containers:
         causes.append(errors.required(f"{path}.containers"))

@@ -18,7 +18,8 @@ Obj = dict[str, Any]
 Causes = list[errors.Cause]
 
 
-def _template(owner: Obj, path: str, kind: str = "deployment") -> Causes:
+def _template(owner: Obj, path: str, kind: str = "deployment",
+              claims: tuple[str, ...] = ()) -> Causes:
     """A Deployment's, ReplicaSet's or DaemonSet's selector and template, as apps
     validates them."""
     spec = owner.get("spec") or {}
@@ -51,7 +52,7 @@ def _template(owner: Obj, path: str, kind: str = "deployment") -> Causes:
     causes += common.labels(meta.get("labels"), f"{at}.metadata.labels")
     causes += common.annotations(meta.get("annotations"), f"{at}.metadata.annotations")
     tspec = template.get("spec") or {}
-    causes += pods.pod_spec(tspec, f"{at}.spec")
+    causes += pods.pod_spec(tspec, f"{at}.spec", claims)
     if tspec.get("restartPolicy") in pods.RESTART_POLICIES and tspec["restartPolicy"] != "Always":
         causes.append(errors.unsupported(f"{at}.spec.restartPolicy", tspec["restartPolicy"],
                                          ["Always"]))
@@ -85,6 +86,43 @@ def daemonset(ds: Obj) -> Causes:
     for key in ("minReadySeconds", "revisionHistoryLimit"):
         causes += common.nonnegative(f"spec.{key}", spec.get(key))
     return causes
+
+
+POD_MANAGEMENT = ["OrderedReady", "Parallel"]
+_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+
+
+def statefulset(sts: Obj) -> Causes:
+    spec = sts.get("spec") or {}
+    claims = tuple(((t.get("metadata") or {}).get("name") or "")
+                   for t in spec.get("volumeClaimTemplates") or [])
+    causes = _template(sts, "spec", "statefulset", claims)
+    policy = spec.get("podManagementPolicy")
+    if policy not in POD_MANAGEMENT:
+        causes.append(errors.unsupported("spec.podManagementPolicy", policy, POD_MANAGEMENT)
+                      if policy else errors.required("spec.podManagementPolicy"))
+    kind = (spec.get("updateStrategy") or {}).get("type")
+    if kind not in ("RollingUpdate", "OnDelete"):
+        causes.append(errors.unsupported("spec.updateStrategy.type", kind,
+                                         ["OnDelete", "RollingUpdate"])
+                      if kind else errors.required("spec.updateStrategy.type"))
+    partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+    causes += common.nonnegative("spec.updateStrategy.rollingUpdate.partition", partition)
+    for key in ("minReadySeconds", "revisionHistoryLimit"):
+        causes += common.nonnegative(f"spec.{key}", spec.get(key))
+    return causes
+
+
+def statefulset_update(obj: Obj, old: Obj) -> Causes:
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    if any(spec.get(k) != old_spec.get(k) for k in set(spec) | set(old_spec)
+           if k not in _STS_MUTABLE):
+        return [errors.forbidden("spec", "updates to statefulset spec for fields other than "
+                                 "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                                 "'persistentVolumeClaimRetentionPolicy' and "
+                                 "'minReadySeconds' are forbidden")]
+    return []
 
 
 def replicaset(rs: Obj) -> Causes:

@@ -125,6 +125,11 @@ def test_pod_only_defaults_stay_off_templates(path: str) -> None:
                                            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
     ("DaemonSet", "spec.revisionHistoryLimit", 10),
     ("DaemonSet", "spec.template.spec.restartPolicy", "Always"),
+    ("StatefulSet", "spec.podManagementPolicy", "OrderedReady"),
+    ("StatefulSet", "spec.updateStrategy", {"type": "RollingUpdate",
+                                             "rollingUpdate": {"partition": 0}}),
+    ("StatefulSet", "spec.persistentVolumeClaimRetentionPolicy",
+     {"whenDeleted": "Retain", "whenScaled": "Retain"}),
     ("ReplicaSet", "spec.replicas", 1),
     ("ReplicaSet", "spec.template.spec.dnsPolicy", "ClusterFirst"),
 ])

@@ -561,3 +561,12 @@ def test_daemonset_cells():
                      "numberReady": 1, "updatedNumberScheduled": 2, "numberAvailable": 1}}
     assert tables.row("daemonsets", "apps", ds, NOW)["cells"] == [
         "agent", 2, 2, 1, 2, 1, "disk=ssd", "60s", "a", "agnhost", "app=agent"]
+
+
+def test_statefulset_cells():
+    sts = {"metadata": {"name": "web", "creationTimestamp": "2026-11-27T13:59:00Z"},
+           "spec": {"replicas": 2, "template": {"spec": {"containers": [
+               {"name": "nginx", "image": "registry.k8s.io/nginx-slim:0.21"}]}}},
+           "status": {"readyReplicas": 1}}
+    assert tables.row("statefulsets", "apps", sts, NOW)["cells"] == [
+        "web", "1/2", "60s", "nginx", "registry.k8s.io/nginx-slim:0.21"]

@@ -46,6 +46,13 @@ def daemonset(name: str = "ds") -> Obj:
     return ds
 
 
+def statefulset(name: str = "web") -> Obj:
+    sts = deployment(name)
+    sts["spec"].update(serviceName="nginx", podManagementPolicy="OrderedReady",
+                       updateStrategy={"type": "RollingUpdate"})
+    return sts
+
+
 def job(name: str = "j") -> Obj:
     """A Job as the API server has it just before validation: selector generated."""
     return {"metadata": {"name": name},
@@ -98,6 +105,9 @@ def run(kind: str, obj: Obj, old: Obj | None = None) -> errors.Invalid | None:
     ("ConfigMap", {"metadata": {"name": "c"}, "data": {"nginx.conf": "x", "a_b-c": "y"}}),
     ("Namespace", {"metadata": {"name": "dev"}}),
     ("Node", {"metadata": {"name": "node-1.local"}}),
+    ("StatefulSet", changed(statefulset(), lambda o: o["spec"].update(volumeClaimTemplates=[
+        {"metadata": {"name": "www"}}]) or o["spec"]["template"]["spec"]["containers"][0].update(
+        volumeMounts=[{"name": "www", "mountPath": "/usr/share/nginx/html"}]))),
     ("Pod", changed(pod(), lambda o: o["spec"]["containers"][0].update(lifecycle={
         "postStart": {"httpGet": {"port": 80, "path": "/warm"}},
         "preStop": {"sleep": {"seconds": 30}}}))),
@@ -281,6 +291,13 @@ def test_invalid_objects_get_upstream_messages(kind: str, obj: Obj, message: str
     ("DaemonSet", lambda o: o["spec"]["template"]["spec"].update(restartPolicy="Never"),
      ['spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: '
       '"Always"']),
+    # StatefulSets: a claim template's name counts as a volume of the pod template.
+    ("StatefulSet", lambda o: o["spec"]["template"]["spec"]["containers"][0].update(
+        volumeMounts=[{"name": "data", "mountPath": "/data"}]),
+     ['spec.template.spec.containers[0].volumeMounts[0].name: Not found: "data"']),
+    ("StatefulSet", lambda o: o["spec"].update(podManagementPolicy="Sometimes"),
+     ['spec.podManagementPolicy: Unsupported value: "Sometimes": supported values: '
+      '"OrderedReady", "Parallel"']),
     # Jobs
     ("Job", lambda o: o["spec"]["template"]["spec"].pop("restartPolicy"),
      ['spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"']),
@@ -305,7 +322,7 @@ def test_each_problem_is_one_cause(kind: str, change: Callable[[Obj], Any],
                                    causes: list[str]) -> None:
     base = {"Service": service(), "Pod": pod(), "Deployment": deployment(),
             "Secret": secret(), "ConfigMap": {"metadata": {"name": "c"}}, "Job": job(),
-            "DaemonSet": daemonset()}[kind]
+            "DaemonSet": daemonset(), "StatefulSet": statefulset()}[kind]
     exc = run(kind, changed(base, change))
     assert exc is not None
     assert [f"{c['field']}: {c['message']}" for c in exc.causes] == causes
