@@ -111,7 +111,7 @@ def test_a_pods_storage_and_name_survive_its_deletion(cluster):
            'echo "$(hostname)" > /usr/share/nginx/html/index.html')
     for i in (0, 1):
         ip = pod(cluster, f"web-{i}")["status"]["podIP"]
-        assert ok(cluster, "exec", "dns-client", "--", "wget", "-qO-", f"http://{ip}/") \
+        assert ok(cluster, "exec", "dns-client", "--", "curl", "-sS", f"http://{ip}/") \
             == f"web-{i}\n"
     old_uid = pod(cluster, "web-0")["metadata"]["uid"]
     ok(cluster, "delete", "pod", "web-0")
@@ -120,7 +120,7 @@ def test_a_pods_storage_and_name_survive_its_deletion(cluster):
                          for c in p["status"].get("conditions") or []),
                  timeout=30, what="web-0 recreated and Ready")
     ip = pod(cluster, "web-0")["status"]["podIP"]
-    assert ok(cluster, "exec", "dns-client", "--", "wget", "-qO-", f"http://{ip}/") == "web-0\n"
+    assert ok(cluster, "exec", "dns-client", "--", "curl", "-sS", f"http://{ip}/") == "web-0\n"
 
 
 def test_scaling_down_removes_the_highest_ordinal_first(cluster):
