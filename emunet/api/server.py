@@ -330,6 +330,13 @@ class ApiServer:
                check_rv: bool = True, applied: bool = False) -> web.Response:
         if not new["metadata"].get("resourceVersion"):
             check_rv = False
+        uid = new["metadata"].get("uid")
+        if uid and uid != old["metadata"].get("uid"):
+            # A write meant for an object that has since been deleted and made anew under
+            # the same name (a StatefulSet's pod, say) must not land on the new one.
+            raise errors.Conflict(res.plural, old["metadata"]["name"], res.group,
+                                  f"Precondition failed: UID in precondition: {uid}, "
+                                  f"UID in object meta: {old['metadata'].get('uid')}")
         # A body without managedFields leaves them as they are; one that changes them
         # sets them (kubectl does, moving client-side apply's fields to server-side apply).
         sets_fields = "managedFields" in new["metadata"] and \

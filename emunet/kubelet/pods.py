@@ -375,14 +375,16 @@ class PodWorker:
             if comparable == self._last_sent:
                 continue
             try:
-                await self.mgr.client.patch(PODS, self.name, {"status": st}, self.namespace,
-                                            subresource="status")
+                # The uid: a pod of the same name made since (a StatefulSet's) is not ours.
+                await self.mgr.client.patch(PODS, self.name,
+                                            {"metadata": {"uid": self.uid}, "status": st},
+                                            self.namespace, subresource="status")
                 self._last_sent = comparable
             except asyncio.CancelledError:
                 raise
             except ApiException as e:
-                if e.status == 404:
-                    return
+                if e.status == 404 or (e.status == 409 and "UID in precondition" in str(e)):
+                    return   # our pod is gone, whatever now bears its name
                 log.warning("pod %s/%s: status: %s", self.namespace, self.name, e)
                 await asyncio.sleep(0.5)
                 self.kick()

@@ -147,3 +147,18 @@ def test_auth_can_i_and_whoami_answer_for_the_one_admin_user(cluster):
     assert who[2].split(None, 1) == ["Groups", "[system:masters system:authenticated]"]
     r = cluster.kubectl("get", "selfsubjectaccessreviews")
     assert r.returncode == 1 and "(MethodNotAllowed)" in r.stderr
+
+
+def test_a_write_for_an_object_since_recreated_is_refused(cluster):
+    """The uid is a precondition: a pod's old kubelet must not write the status of the
+    pod a StatefulSet made anew under its name, nor `kubectl replace` an old copy."""
+    ok(cluster, "create", "configmap", "again", "--from-literal=v=1")
+    old = json.loads(ok(cluster, "get", "configmap", "again", "-o", "json"))
+    ok(cluster, "delete", "configmap", "again")
+    ok(cluster, "create", "configmap", "again", "--from-literal=v=2")
+    del old["metadata"]["resourceVersion"]
+    old["data"]["v"] = "3"
+    r = cluster.kubectl("replace", "-f", "-", input=json.dumps(old))
+    assert r.returncode == 1
+    assert "Precondition failed: UID in precondition: " + old["metadata"]["uid"] in r.stderr
+    assert ok(cluster, "get", "configmap", "again", "-o", "jsonpath={.data.v}") == "2"
