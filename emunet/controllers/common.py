@@ -118,6 +118,11 @@ class SelectorCache:
                 (owner.get("spec") or {}).get("selector"))
         return sel
 
+    def selects(self, owner: Obj, pod: Obj) -> bool:
+        """Whether the owner's selector picks the pod; an empty selector picks none."""
+        sel = self.get(owner)
+        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
+
     def forget(self, owner: Obj) -> None:
         self._by_uid.pop(owner["metadata"].get("uid", ""), None)
 

@@ -387,16 +387,9 @@ class Controller:
             self.warned.discard(ds["metadata"].get("uid", ""))
         self.queue.add(common.key_of(ds))
 
-    def _selector(self, ds: Obj) -> selectors.LabelSelector:
-        return self.selectors.get(ds)
-
-    def _selects(self, ds: Obj, pod: Obj) -> bool:
-        sel = self.selectors.get(ds)
-        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
-
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         for key in common.owners_of_pod_event("DaemonSet", etype, pod, old, self.dss.items(),
-                                              self._selects):
+                                              self.selectors.selects):
             self.queue.add(key)
 
     def _on_node(self, etype: str, node: Obj, old: Obj | None) -> None:
@@ -411,7 +404,7 @@ class Controller:
         if ds is None or common.is_terminating(ds):
             return None
         ds = common.with_kind(ds, self.res)
-        sel = self._selector(ds)
+        sel = self.selectors.get(ds)
         if sel.nothing:
             return None  # no selector at all: validation lets none in
         if sel.empty:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import resources, selectors
+from .. import resources
 from ..client import Client, Informer
 from ..config import ClusterConfig
 from ..resources import Resource
@@ -396,16 +396,9 @@ class Controller:
             self.warned.discard(job["metadata"].get("uid", ""))
         self.queue.add(common.key_of(job))
 
-    def _selector(self, job: Obj) -> selectors.LabelSelector:
-        return self.selectors.get(job)
-
-    def _selects(self, job: Obj, pod: Obj) -> bool:
-        sel = self.selectors.get(job)
-        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
-
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         for key in common.owners_of_pod_event("Job", etype, pod, old, self.jobs.items(),
-                                              self._selects):
+                                              self.selectors.selects):
             self.queue.add(key)
 
     async def sync(self, key: tuple[str, str]) -> float | None:
@@ -451,7 +444,7 @@ class Controller:
         return None
 
     async def _claim(self, job: Obj) -> list[Obj]:
-        sel = self._selector(job)
+        sel = self.selectors.get(job)
         # A Job without a usable selector (never defaulted) neither adopts everything
         # nor releases what it made.
         usable = not (sel.empty or sel.nothing)

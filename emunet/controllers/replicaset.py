@@ -125,13 +125,9 @@ class Controller:
             self.selectors.forget(rs)
         self.queue.add(common.key_of(rs))
 
-    def _selects(self, rs: Obj, pod: Obj) -> bool:
-        sel = self.selectors.get(rs)
-        return not sel.empty and sel.matches(pod["metadata"].get("labels"))
-
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         for key in common.owners_of_pod_event("ReplicaSet", etype, pod, old, self.rss.items(),
-                                              self._selects):
+                                              self.selectors.selects):
             self.queue.add(key)
 
     async def sync(self, key: tuple[str, str]) -> float | None:
@@ -161,7 +157,7 @@ class Controller:
 
     async def _claim(self, rs: Obj) -> list[Obj]:
         return await claims.claim_pods(self.client, self.pods, rs, RS,
-                                       lambda p: self._selects(rs, p))
+                                       lambda p: self.selectors.selects(rs, p))
 
     async def _create(self, rs: Obj, count: int) -> list[Obj]:
         """Create in doubling batches (upstream's slowStartBatch): a failing template
