@@ -10,8 +10,9 @@ merge patch of `pods/NAME/status`, coalesced so a burst of changes is one
 write; a new pod's first report waits briefly for its first start attempt,
 so a pod that starts at once is reported once (Running), not twice. When the
 pod gets a deletionTimestamp it SIGTERMs its processes, SIGKILLs them after
-the grace period, and deletes the pod with grace 0 so it disappears (kubectl
-delete waits for that), as the kubelet does.
+the grace period, releases its IP, removes its files and volumes, and deletes
+the pod with grace 0 so it disappears (kubectl delete waits for that), as the
+kubelet does.
 """
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ PODS = resources.by_plural("pods")
 # rollout, and a node given many pods at once queued every ContainerCreating report
 # ahead of the Ready reports of the pods already started.
 FIRST_REPORT_WAIT = 0.25
+# A stopped pod's volumes are torn down before its API object is deleted. The kubelet's
+# volume manager unmounts them on its next reconcile, and WaitForUnmount looks every
+# 300 ms, so a pod outlives its processes by about that much. kubectl (1.32) relies on
+# it: `kubectl delete pod web-0` lists the pod by name and, if the pod is already gone
+# and a StatefulSet's new web-0 shows up in the next 100 ms, waits for a DELETED event
+# that never comes.
+UNMOUNT_POLL = 0.3
 
 
 def _now() -> str:
@@ -171,7 +179,7 @@ class PodWorker:
 
     def config_changed(self) -> None:
         self._changed.set()
-        if self.vols:
+        if self.vols and not self._deleting.is_set():
             try:
                 self.vols = volumes.materialise(self.pod, self.dir, self.mgr.lookup,
                                                  self.mgr.claims_dir)
@@ -336,7 +344,12 @@ class PodWorker:
         # SIGKILL at the end of the grace period; all of them at once.
         await asyncio.gather(*(c.kill(float(grace)) for c in running))
         self.kick()
-        await asyncio.sleep(0)
+        # Its network and volumes go before the object does, as with the kubelet: the
+        # sandbox is stopped with the pod, the volumes are unmounted after.
+        m.ipam.release(self.uid)
+        if not self._vanished:
+            await asyncio.sleep(UNMOUNT_POLL)
+        await asyncio.to_thread(shutil.rmtree, self.dir, True)
         if not self._vanished:
             try:
                 await m.client.delete(PODS, self.name, self.namespace, grace=0, uid=self.uid)
@@ -346,9 +359,7 @@ class PodWorker:
                                 self.name, e)
         with contextlib.suppress(Exception):  # a failure was logged by spawn
             await tasks.cancel_and_wait(self._status_task)
-        m.ipam.release(self.uid)
         m.workers.pop(self.uid, None)
-        await asyncio.to_thread(shutil.rmtree, self.dir, True)
 
     # ---- status -----------------------------------------------------------------
 

@@ -123,6 +123,20 @@ def test_a_pods_storage_and_name_survive_its_deletion(cluster):
     assert ok(cluster, "exec", "dns-client", "--", "curl", "-sS", f"http://{ip}/") == "web-0\n"
 
 
+def test_kubectl_delete_returns_each_time_the_pod_is_made_anew(cluster):
+    # kubectl 1.32 waits for a DELETED event of the name unless its list, made just
+    # after the delete, shows the pod gone and nothing new under that name: the
+    # kubelet must not remove a pod before its volumes are down (kubectl#1803).
+    for _ in range(3):
+        old_uid = pod(cluster, "web-1")["metadata"]["uid"]
+        r = cluster.kubectl("delete", "pod", "web-1", timeout=30)
+        assert r.returncode == 0 and r.stdout == 'pod "web-1" deleted\n', r.stderr
+        cluster.wait(lambda: (p := pod(cluster, "web-1"))["metadata"]["uid"] != old_uid
+                     and any(c["type"] == "Ready" and c["status"] == "True"
+                             for c in p["status"].get("conditions") or []),
+                     timeout=30, what="web-1 recreated and Ready")
+
+
 def test_scaling_down_removes_the_highest_ordinal_first(cluster):
     ok(cluster, "scale", "statefulset", "web", "--replicas=3")
     ok(cluster, "rollout", "status", "statefulset/web", "--timeout=60s")
