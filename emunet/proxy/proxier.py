@@ -273,7 +273,8 @@ class Proxier:
         if self.mode == "nftables":
             why = await asyncio.to_thread(nft.unavailable)
             if why:
-                log.warning("%s: serving every Service port in userspace", why)
+                log.warning("nftables mode cannot run (%s): serving every Service port "
+                            "in userspace", why)
                 self.mode = "userspace"
             else:
                 await asyncio.to_thread(nft.delete, self.table)  # a crashed predecessor's
