@@ -190,6 +190,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     for how in sorted(plain):
         print(f"Note: pods run as {how}. Their hostnames, /etc/resolv.conf and volume "
               "mountPaths are the host's; run as root on Linux for per-pod namespaces.")
+    sources = {(n["metadata"].get("annotations") or {}).get("emunet.io/pod-source", "")
+               for n in nodes} - {"pod IP", ""}
+    for how in sorted(sources):
+        addr, _, why = how.partition(": ")
+        print(f"Note: pods' connections leave from {addr}, not their pod IPs ({why}), so "
+              "servers, ClientIP affinity and internalTrafficPolicy Local cannot tell pods "
+              "apart.")
     print("Try: kubectl get nodes")
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import tasks
 from ..client import Client, Credentials
 from ..config import ClusterConfig
-from . import node, pods, runtime, sandbox, streams
+from . import node, pods, podsource, runtime, sandbox, streams
 
 log = logging.getLogger("emunet.kubelet")
 
@@ -44,11 +44,15 @@ async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credential
     async with Client(creds) as client:
         # How pods run is said on the Node, through the API, so that `emunet up` can
         # tell the user once.
+        source = podsource.PodSource(cfg.node_pod_cidr(cfg.node_index(args.node)))
+        await source.start()
         agent = node.NodeAgent(client, cfg, args.node, {
             node.SANDBOX_ANNOTATION: "namespaces" if use_sandbox
-            else f"plain processes: {no_sandbox_reason}"})
+            else f"plain processes: {no_sandbox_reason}",
+            node.SOURCE_ANNOTATION: "pod IP" if source.active
+            else f"127.0.0.1: {source.why_not}"})
         await agent.register()
-        mgr = pods.PodManager(client, cfg, args.node, args.state, rt, use_sandbox,
+        mgr = pods.PodManager(client, cfg, args.node, args.state, rt, use_sandbox, source,
                               backoff_base=args.backoff)
         server = streams.KubeletServer(mgr, creds.token)
         host = cfg.node_internal_ip(cfg.node_index(args.node))
@@ -67,6 +71,7 @@ async def _amain(args: argparse.Namespace, cfg: ClusterConfig, creds: Credential
             await tasks.cancel_and_wait(stopped, *loops)
         await mgr.stop()
         await server.stop()
+        await asyncio.to_thread(source.close)
     await rt.close()
 
 

@@ -158,7 +158,8 @@ class Container:
         child_fds, close_fds, build = self._fds()
         req: Obj = {"argv": launch.argv, "builtin": launch.builtin, "env": env,
                     "path_prepend": list(launch.path_prepend or []),
-                    "cwd": self.spec.get("workingDir"), "tty": bool(self.spec.get("tty"))}
+                    "cwd": self.spec.get("workingDir"), "tty": bool(self.spec.get("tty")),
+                    "cgroup": w.cgroup}
         if w.mgr.sandbox:
             req["sandbox"] = w.sandbox_spec(self.spec, self.name)
         if not self._announced:

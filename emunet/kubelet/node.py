@@ -115,6 +115,8 @@ def node_object(cfg: ClusterConfig, name: str) -> Obj:
 
 # How this node runs pods: "namespaces", or "plain processes: <why>".
 SANDBOX_ANNOTATION = "emunet.io/pod-sandbox"
+# Where its pods' connections come from: "pod IP", or "127.0.0.1: <why>" (podsource.py).
+SOURCE_ANNOTATION = "emunet.io/pod-source"
 
 
 class NodeAgent:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from .. import resources, tasks
 from ..client import ApiException, Client, Informer
 from ..config import ClusterConfig
-from . import containers, environment, ipam, podfiles, status, volumes
+from . import containers, environment, ipam, podfiles, podsource, status, volumes
 from .runtime import Runtime
 
 T = TypeVar("T")
@@ -57,7 +57,8 @@ def _now() -> str:
 
 class PodManager:
     def __init__(self, client: Client, cfg: ClusterConfig, node: str, state_dir: Path,
-                 runtime: Runtime, sandbox: bool, backoff_base: float = 10.0) -> None:
+                 runtime: Runtime, sandbox: bool, source: podsource.PodSource,
+                 backoff_base: float = 10.0) -> None:
         self.client, self.cfg, self.node = client, cfg, node
         idx = cfg.node_index(node)
         self.host_ip = cfg.node_internal_ip(idx)
@@ -73,6 +74,7 @@ class PodManager:
         self.secrets = Informer(client, "secrets")
         self.configmaps = Informer(client, "configmaps")
         self.host_resolv = podfiles.ResolvConf()
+        self.source = source
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
@@ -140,6 +142,7 @@ class PodWorker:
         self.namespace = meta.get("namespace", "default")
         self.dir = mgr.dir / self.uid
         self.ip = ""
+        self.cgroup: str | None = None  # its net_cls cgroup.procs: its source address
         self.start_time = pod.get("status", {}).get("startTime") or _now()
         self.sandbox_ready = False
         spec = pod["spec"]
@@ -237,7 +240,7 @@ class PodWorker:
         if tty:
             env["TERM"] = "xterm"
         req: Obj = {"argv": argv, "builtin": None, "env": env, "tty": tty,
-                    "cwd": c.spec.get("workingDir")}
+                    "cwd": c.spec.get("workingDir"), "cgroup": self.cgroup}
         images = containers.load_images()
         if images is not None:
             launch = images.resolve(c.spec.get("image", ""), argv[:1], argv[1:],
@@ -279,6 +282,7 @@ class PodWorker:
             self.ip = known
         else:
             self.ip = m.ipam.allocate(self.uid)
+        self.cgroup = m.source.cgroup(self.uid, self.ip)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files = {
             "/etc/hosts": podfiles.hosts_file(self.pod, self.ip, m.cfg.cluster_domain),
@@ -347,6 +351,7 @@ class PodWorker:
         # Its network and volumes go before the object does, as with the kubelet: the
         # sandbox is stopped with the pod, the volumes are unmounted after.
         m.ipam.release(self.uid)
+        m.source.release(self.uid)
         if not self._vanished:
             await asyncio.sleep(UNMOUNT_POLL)
         await asyncio.to_thread(shutil.rmtree, self.dir, True)

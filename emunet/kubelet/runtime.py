@@ -1,20 +1,20 @@
 """The container runtime: a zygote that forks container processes.
 
 A fresh Python interpreter per container costs ~0.3 s of CPU and ~23 MB; a
-fork of a warm process that has already imported aiohttp and the images
-costs ~10 ms and ~5 MB (research/perf-anchors.md §6). So the kubelet forks
-one zygote at start-up, before its event loop exists (no threads, no loop to
+fork of a warm process that has already imported aiohttp and the images costs
+~10 ms and ~5 MB (research/perf-anchors.md §6). So the kubelet forks one
+zygote at start-up, before its event loop exists (no threads, no loop to
 inherit), and asks it over a SOCK_SEQPACKET socketpair to spawn containers:
 one JSON message per request, with the container's stdio fds attached
 (SCM_RIGHTS). The zygote forks; the child dies with the zygote
 (PR_SET_PDEATHSIG), starts a session (its process group is the container),
-takes the fds as 0/1/2 (a pty slave becomes its controlling tty), sets up
-the sandbox (or joins a container's namespaces, for exec), then either
-execs the host program or runs the built-in image in-process. The zygote
-reaps children on SIGCHLD and reports `{"exit": pid, "code": n}` (128+signal
-for a killed process, as container runtimes report) on a second socketpair
-the kubelet reads from its loop. The zygote dies with the kubelet, so every
-pod dies with its node.
+takes the fds as 0/1/2 (a pty slave becomes its controlling tty), joins the
+pod's net_cls cgroup (podsource.py), sets up the sandbox (or joins a
+container's namespaces, for exec), then either execs the host program or runs
+the built-in image in-process. The zygote reaps children on SIGCHLD and
+reports `{"exit": pid, "code": n}` (128+signal for a killed process, as
+container runtimes report) on a second socketpair the kubelet reads from its
+loop. The zygote dies with the kubelet, so every pod dies with its node.
 
 PDEATHSIG only reaches a container's first process: its own children (the
 `sleep` under `sh -c 'while true; do sleep 1; done'`) would be orphaned and
@@ -71,6 +71,13 @@ def _child(req: dict[str, Any], fds: list[int]) -> None:
             import termios
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.closerange(3, 65536)
+        if req.get("cgroup"):  # the pod's net_cls cgroup: its source address (podsource.py)
+            try:
+                with open(req["cgroup"], "w") as f:
+                    f.write("0")
+            except OSError as e:
+                os.write(2, f"emunet: connections leave from 127.0.0.1, not the pod IP: "
+                            f"{e}\n".encode())
         if req.get("join"):
             sandbox.join(req["join"])
         elif req.get("sandbox"):
@@ -283,7 +290,8 @@ class Runtime:
 
     async def spawn(self, req: dict[str, Any], fds: list[int]) -> int:
         """Start a process; returns its pid. `req`: argv, builtin, env, cwd, tty,
-        path_prepend, and sandbox (see sandbox.enter) or join (a pid)."""
+        path_prepend, cgroup (a cgroup.procs file to join), and sandbox (see
+        sandbox.enter) or join (a pid)."""
         assert self._req is not None
         self._next += 1
         rid = self._next

@@ -57,7 +57,7 @@ def set_pdeathsig(sig: int = 9) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl")
 
 
-def _mount(src: str, dst: str, fstype: str | None, flags: int, data: str | None) -> None:
+def mount(src: str, dst: str, fstype: str | None, flags: int, data: str | None) -> None:
     _check(_libc.mount(src.encode(), dst.encode(), fstype.encode() if fstype else None,
                        flags, data.encode() if data else None), f"mount {dst}")
 
@@ -83,7 +83,7 @@ class _Overlays:
         upper, work = f"{self.scratch}/{key}.u", f"{self.scratch}/{key}.w"
         os.makedirs(upper)
         os.makedirs(work)
-        _mount("overlay", target, "overlay", 0,
+        mount("overlay", target, "overlay", 0,
                f"lowerdir={target},upperdir={upper},workdir={work}")
         self.done.add(target)
 
@@ -112,11 +112,11 @@ def _make_target(ovl: _Overlays, dst: str, is_dir: bool) -> bool:
 def enter(spec: dict[str, Any]) -> None:
     """spec: hostname, scratch (empty dir), files {path: text}, mounts [{src, dst, ro}]."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
-    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    mount("none", "/", None, MS_REC | MS_PRIVATE, None)
     name = spec["hostname"].encode()
     _check(_libc.sethostname(name, len(name)), "sethostname")
     scratch = spec["scratch"]
-    _mount("tmpfs", scratch, "tmpfs", 0, "size=64m,mode=0755")
+    mount("tmpfs", scratch, "tmpfs", 0, "size=64m,mode=0755")
     ovl = _Overlays(scratch)
     ovl.overlay("/etc")
     for path, text in spec.get("files", {}).items():
@@ -127,9 +127,9 @@ def enter(spec: dict[str, Any]) -> None:
             print(f"emunet: volume mountPath {dst} skipped: its parent does not exist and "
                   f"/ cannot be overlaid; the volume is at {src}", file=sys.stderr)
             continue
-        _mount(src, dst, None, MS_BIND | MS_REC, None)
+        mount(src, dst, None, MS_BIND | MS_REC, None)
         if m.get("ro"):
-            _mount("none", dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+            mount("none", dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
     _remount_proc()
 
 
@@ -142,7 +142,7 @@ def _remount_proc() -> None:
     try:
         if os.readlink("/proc/self") == str(os.getpid()):
             return   # the host's PID namespace: its /proc is right
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     except OSError as e:
         print(f"emunet: /proc stays the host's: {e}", file=sys.stderr)
 
