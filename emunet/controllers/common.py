@@ -11,10 +11,11 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import selectors
+from .. import resources, selectors
 from ..resources import Resource
 
 Obj = dict[str, Any]
+PODS = resources.by_plural("pods")
 
 
 def key_of(obj: Obj) -> tuple[str, str]:
@@ -84,6 +85,18 @@ def remember(informer: Any, obj: Obj) -> None:
 
 def forget(informer: Any, obj: Obj) -> None:
     informer.cache.pop(key_of(obj), None)
+
+
+async def delete_pod(client: Any, pods: Any, pod: Obj, grace: int | None = None) -> None:
+    """Delete a pod we own (by uid) and record the answer in the pods informer: a pod
+    now terminating stays, with its deletionTimestamp; one gone at once is forgotten."""
+    meta = pod["metadata"]
+    gone = await client.delete(PODS, meta["name"], meta["namespace"], grace=grace,
+                               uid=meta.get("uid"))
+    if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
+        remember(pods, gone)
+    else:
+        forget(pods, pod)
 
 
 def pod_from_template(owner: Obj, res: Resource) -> Obj:

@@ -449,12 +449,6 @@ class Controller:
                                 f"Created pod: {pod['metadata']['name']}", component=COMPONENT)
 
     async def _delete(self, ds: Obj, pod: Obj) -> None:
-        meta = pod["metadata"]
-        gone = await self.client.delete(POD, meta["name"], meta["namespace"],
-                                        uid=meta.get("uid"))
-        if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
-            common.remember(self.pods, gone)
-        else:
-            common.forget(self.pods, pod)
-        await self.client.event(ds, "SuccessfulDelete", f"Deleted pod: {meta['name']}",
-                                component=COMPONENT)
+        await common.delete_pod(self.client, self.pods, pod)
+        await self.client.event(ds, "SuccessfulDelete",
+                                f"Deleted pod: {pod['metadata']['name']}", component=COMPONENT)

@@ -463,12 +463,6 @@ class Controller:
                                     component=COMPONENT)
 
     async def _delete(self, job: Obj, pod: Obj) -> None:
-        meta = pod["metadata"]
-        gone = await self.client.delete(POD, meta["name"], meta["namespace"],
-                                        uid=meta.get("uid"))
-        if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
-            common.remember(self.pods, gone)
-        else:
-            common.forget(self.pods, pod)
-        await self.client.event(job, "SuccessfulDelete", f"Deleted pod: {meta['name']}",
-                                component=COMPONENT)
+        await common.delete_pod(self.client, self.pods, pod)
+        await self.client.event(job, "SuccessfulDelete",
+                                f"Deleted pod: {pod['metadata']['name']}", component=COMPONENT)

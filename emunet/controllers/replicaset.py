@@ -178,13 +178,7 @@ class Controller:
         return pod
 
     async def _delete(self, rs: Obj, pod: Obj, grace: int | None = None) -> None:
-        meta = pod["metadata"]
-        gone = await self.client.delete(POD, meta["name"], meta["namespace"], grace=grace,
-                                        uid=meta.get("uid"))
-        if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
-            common.remember(self.pods, gone)
-        else:
-            common.forget(self.pods, pod)
-        await self.client.event(rs, "SuccessfulDelete", f"Deleted pod: {meta['name']}",
+        await common.delete_pod(self.client, self.pods, pod, grace)
+        await self.client.event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
                                 component="replicaset-controller")
 

@@ -352,18 +352,13 @@ class Controller:
     async def _delete(self, sts: Obj, pod: Obj) -> None:
         meta, set_name = pod["metadata"], sts["metadata"]["name"]
         try:
-            gone = await self.client.delete(POD, meta["name"], meta["namespace"],
-                                            uid=meta.get("uid"))
+            await common.delete_pod(self.client, self.pods, pod)
         except ApiException as e:
             message = e.body.get("message") if isinstance(e.body, dict) else str(e.body)
             await self.client.event(sts, "FailedDelete",
                                     f"delete Pod {meta['name']} in StatefulSet {set_name} "
                                     f"failed error: {message}", "Warning", component=COMPONENT)
             raise
-        if gone is not None and (gone.get("metadata") or {}).get("deletionTimestamp"):
-            common.remember(self.pods, gone)
-        else:
-            common.forget(self.pods, pod)
         await self.client.event(sts, "SuccessfulDelete",
                                 f"delete Pod {meta['name']} in StatefulSet {set_name} "
                                 "successful", component=COMPONENT)
