@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+from recording_api import RecordingApi
 
 from emunet.client import Client, Credentials
 from emunet.config import ClusterConfig
@@ -391,19 +392,7 @@ def test_old_pods_on_nodes_that_keep_but_do_not_want_them_stay():
 # ---- the controller's sync, with the API calls recorded ----------------------
 
 
-class Api:
-    """Stands in for the client's verbs, recording what the controller sends."""
-
-    def __init__(self, client, pods):
-        self.pods = pods
-        self.calls = []
-        self.made = 0
-        client.create = self.create
-        client.delete = self.delete
-        client.update = self.update
-        client.event = self.event
-        client.patch = self.patch
-
+class Api(RecordingApi):
     async def create(self, res, obj, namespace=None):
         self.made += 1
         out = copy.deepcopy(obj)
@@ -412,24 +401,6 @@ class Api:
                                creationTimestamp=ago(0))
         self.calls.append(("create", out["spec"]["nodeName"]))
         return out
-
-    async def delete(self, res, name, namespace=None, grace=None, propagation=None, uid=None):
-        self.calls.append(("delete", name))
-        return None
-
-    async def update(self, res, obj, subresource=""):
-        self.calls.append(("update", subresource, obj["status"]))
-        return {**obj, "metadata": {**obj["metadata"], "resourceVersion": "99"}}
-
-    async def patch(self, res, name, patch, namespace=None, subresource="", kind="merge"):
-        self.calls.append(("patch", name, patch))
-        out = copy.deepcopy(self.pods.get(namespace, name))
-        out["metadata"].update(patch["metadata"], resourceVersion="98")
-        return out
-
-    async def event(self, involved, reason, message, type_="Normal", component="emunet",
-                    host=None):
-        self.calls.append(("event", type_, reason, message))
 
 
 async def test_sync_adopts_creates_and_writes_the_status_once():

@@ -2,6 +2,7 @@
 import copy
 
 import pytest
+from recording_api import RecordingApi
 
 from emunet.client import Client, Credentials
 from emunet.config import ClusterConfig
@@ -259,19 +260,7 @@ def test_on_delete_keeps_the_current_revision():
 # ---- the controller's sync, with the API calls recorded ----------------------
 
 
-class Api:
-    """Stands in for the client's verbs, recording what the controller sends."""
-
-    def __init__(self, client, pods):
-        self.pods = pods
-        self.calls = []
-        self.made = 0
-        client.create = self.create
-        client.delete = self.delete
-        client.update = self.update
-        client.event = self.event
-        client.patch = self.patch
-
+class Api(RecordingApi):
     async def create(self, res, obj, namespace=None):
         self.made += 1
         out = copy.deepcopy(obj)
@@ -279,24 +268,6 @@ class Api:
         out["status"] = {"phase": "Pending"}
         self.calls.append(("create", out["metadata"]["name"]))
         return out
-
-    async def delete(self, res, name, namespace=None, grace=None, propagation=None, uid=None):
-        self.calls.append(("delete", name))
-        return None
-
-    async def update(self, res, obj, subresource=""):
-        self.calls.append(("update", subresource, obj["status"]))
-        return {**obj, "metadata": {**obj["metadata"], "resourceVersion": "99"}}
-
-    async def patch(self, res, name, patch, namespace=None, subresource="", kind="merge"):
-        self.calls.append(("patch", name, patch))
-        out = copy.deepcopy(self.pods.get(namespace, name))
-        out["metadata"].update(patch["metadata"], resourceVersion="98")
-        return out
-
-    async def event(self, involved, reason, message, type_="Normal", component="emunet",
-                    host=None):
-        self.calls.append(("event", type_, reason, message))
 
 
 def controller():
