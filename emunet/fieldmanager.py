@@ -108,39 +108,28 @@ def _step(value: Any, elem: str, schema: Schema) -> tuple[Any, Schema]:
     return _MISSING, None
 
 
-def get(obj: Obj, path: Path, kind: str) -> Any:
+def _walk(obj: Obj, path: Path, kind: str) -> tuple[Any, Schema]:
+    """What a path names in `obj` (or _MISSING), with its schema."""
     value: Any = tracked(obj)
     schema: Schema = strategic.schema_of(kind)
     for elem in path:
         value, schema = _step(value, elem, schema)
         if value is _MISSING:
-            return _MISSING
-    return value
+            return _MISSING, None
+    return value, schema
+
+
+def get(obj: Obj, path: Path, kind: str) -> Any:
+    return _walk(obj, path, kind)[0]
 
 
 def _is_leaf(obj: Obj, path: Path, kind: str) -> bool:
     if path[-1].startswith(("k:", "v:")):
         return False
-    value = get(obj, path, kind)
-    if isinstance(value, dict):
-        return False
-    parent_schema = _schema_at(path[:-1], kind)
-    return not (isinstance(value, list)
-                and strategic.keyed_list(parent_schema, path[-1][2:]) is not None)
-
-
-def _schema_at(path: Path, kind: str) -> Schema:
-    schema: Schema = strategic.schema_of(kind)
-    for elem in path:
-        if elem.startswith("f:"):
-            name = elem[2:]
-            keyed = strategic.keyed_list(schema, name)
-            schema = keyed if keyed is not None else strategic.child_struct(schema, name)
-        elif isinstance(schema, tuple):
-            schema = schema[1]
-        else:
-            schema = None
-    return schema
+    value, schema = _walk(obj, path, kind)
+    # A merging list's schema is its (key, items) pair: its members are owned, not it.
+    return not isinstance(value, dict) and not (isinstance(value, list)
+                                                and isinstance(schema, tuple))
 
 
 def _remove(obj: Obj, path: Path, kind: str) -> None:

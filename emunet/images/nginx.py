@@ -255,20 +255,16 @@ class Nginx:
         not list directories), any other missing file 404."""
         assert self.docroot is not None
         body: bytes | None = None
-        target = os.path.join(self.docroot, path.lstrip("/"))
-        if os.path.isfile(target):
-            try:
-                with open(target, "rb") as f:
-                    body = f.read()
-            except OSError:
-                body = None
         if req.method not in ("GET", "HEAD"):
             status = 405
-        elif body is None:
-            status = 403 if index else 404
         else:
-            status = 200
-        if status != 200 or body is None:
+            try:  # a directory, or nothing there, is an OSError too
+                with open(os.path.join(self.docroot, path.lstrip("/")), "rb") as f:
+                    body = f.read()
+            except OSError:
+                pass
+            status = 200 if body is not None else 403 if index else 404
+        if body is None:
             data, sent = self.error(status, req, keep)
             return data, status, sent
         head_only = req.method == "HEAD"

@@ -191,7 +191,7 @@ class Container:
             w.kick()
             if not await hooks.post_start(self, hook):
                 w.event("Normal", "Killing", "FailedPostStartHook")
-                await self.kill(self._grace())
+                await self.kill(self.grace())
                 return True   # the run is over; wait_run records how it ended
             st.state, st.reason, st.ready, st.started_at = "running", "", ready, _now()
         self.prober = probes.Prober.for_container(self, w)
@@ -287,7 +287,7 @@ class Container:
         except TimeoutError:
             pass
 
-    def _grace(self) -> float:
+    def grace(self) -> float:
         return float(self.worker.pod["spec"].get("terminationGracePeriodSeconds", 30))
 
     async def kill(self, grace: float) -> None:

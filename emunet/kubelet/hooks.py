@@ -69,12 +69,8 @@ async def _http(h: Obj, c: Container) -> str | None:
             async with s.get(url, headers=headers, ssl=False, allow_redirects=False) as r:
                 await r.read()
                 return None
-    except aiohttp.ClientConnectorError as e:
-        return f'Get "{url}": {probes.dial_error(host, port, e.os_error)}'
-    except aiohttp.ServerDisconnectedError:
-        return f'Get "{url}": EOF'
     except (aiohttp.ClientError, OSError) as e:
-        return f'Get "{url}": {e}'
+        return probes.http_error(url, host, port, e)
 
 
 def _go_quote(text: str) -> str:
@@ -119,7 +115,7 @@ async def _until_exit(c: Container, hook: Any) -> str | None:
             if not t.done():
                 t.cancel()
         await asyncio.gather(task, exited, return_exceptions=True)
-    if task.cancelled() or not task.done():
+    if task.cancelled():
         return None
     if task.exception() is not None:
         return f"Cannot run handler: {task.exception()}"

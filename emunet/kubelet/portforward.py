@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from .. import tasks
 from . import probes, spdy
 
 log = logging.getLogger("emunet.kubelet.portforward")
@@ -81,8 +82,8 @@ class Session:
             pair.error_id = f.stream_id
         else:
             pair.data_id = f.stream_id
-            pair.task = asyncio.create_task(self._forward(key, pair),
-                                            name=f"portforward-{pair.port}")
+            # spawn logs a failure at once; close() only gathers what is left.
+            pair.task = tasks.spawn(self._forward(key, pair), f"portforward-{pair.port}")
 
     async def _on_data(self, f: spdy.Frame) -> None:
         pair = self.by_stream.get(f.stream_id)

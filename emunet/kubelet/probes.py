@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from .. import tasks
+from . import logs
 
 if TYPE_CHECKING:
     from .containers import Container
@@ -66,6 +67,15 @@ def dial_error(host: str, port: int, e: BaseException) -> str:
     return f"dial tcp {host}:{port}: connect: {text}"
 
 
+def http_error(url: str, host: str, port: int, e: BaseException) -> str:
+    """A failed GET of a probe or hook, as the kubelet words it."""
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return f'Get "{url}": {dial_error(host, port, e.os_error)}'
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return f'Get "{url}": EOF'
+    return f'Get "{url}": {e}'
+
+
 def http_target(h: Obj, c: Container, w: PodWorker) -> tuple[str, str, int, dict[str, str]]:
     """An httpGet action's URL, host, port and headers (the pod IP unless `host`)."""
     host = h.get("host") or w.ip
@@ -88,12 +98,8 @@ async def _http(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple
     except TimeoutError:
         return False, (f'Get "{url}": context deadline exceeded (Client.Timeout exceeded '
                        f"while awaiting headers)")
-    except aiohttp.ClientConnectorError as e:
-        return False, f'Get "{url}": {dial_error(host, port, e.os_error)}'
-    except aiohttp.ServerDisconnectedError:
-        return False, f'Get "{url}": EOF'
     except aiohttp.ClientError as e:
-        return False, f'Get "{url}": {e}'
+        return False, http_error(url, host, port, e)
 
 
 async def _tcp(probe: Obj, c: Container, w: PodWorker, timeout: float) -> tuple[bool, str]:
@@ -122,24 +128,12 @@ async def run_command(argv: list[str], c: Container, w: PodWorker,
         os.close(null)
     chunks: list[bytes] = []
     eof = loop.create_future()
-    os.set_blocking(out_r, False)
 
-    def readable() -> None:
-        try:
-            data = os.read(out_r, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            if sum(map(len, chunks)) < MAX_OUTPUT:
-                chunks.append(data)
-            return
-        loop.remove_reader(out_r)
-        if not eof.done():
-            eof.set_result(None)
+    def on_data(data: bytes) -> None:
+        if sum(map(len, chunks)) < MAX_OUTPUT:
+            chunks.append(data)
 
-    loop.add_reader(out_r, readable)
+    logs.read_until_eof(out_r, on_data, lambda: eof.set_result(None))
     code: int | None = None
     try:
         try:
@@ -256,6 +250,4 @@ class Prober:
         """Stop the container as the kubelet does (preStop, stop signal, SIGKILL after
         the grace: the probe's own terminationGracePeriodSeconds, else the pod's)."""
         grace = probe.get("terminationGracePeriodSeconds")
-        if grace is None:
-            grace = self.w.pod["spec"].get("terminationGracePeriodSeconds", 30)
-        await self.c.kill(float(grace))
+        await self.c.kill(self.c.grace() if grace is None else float(grace))

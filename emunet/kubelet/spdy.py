@@ -25,10 +25,9 @@ SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS = 1, 2, 3, 4
 PING, GOAWAY, HEADERS, WINDOW_UPDATE = 6, 7, 8, 9
 FLAG_FIN = 0x01
 MAX_DATA = 64 * 1024          # what we put in one DATA frame
-MAX_FRAME = (1 << 24) - 1
 
 # RST_STREAM status codes.
-PROTOCOL_ERROR, INVALID_STREAM, REFUSED_STREAM, CANCEL = 1, 2, 3, 5
+PROTOCOL_ERROR, CANCEL = 1, 5
 
 # The SPDY/3 header dictionary: length-prefixed header names and values,
 # then a run of status codes, reason phrases, dates and media types.
@@ -199,6 +198,3 @@ class Framer:
 
     def rst_stream(self, stream_id: int, status: int) -> bytes:
         return self._control_frame(RST_STREAM, 0, struct.pack(">II", stream_id, status))
-
-    def goaway(self, last_stream_id: int, status: int = 0) -> bytes:
-        return self._control_frame(GOAWAY, 0, struct.pack(">II", last_stream_id, status))

@@ -81,15 +81,19 @@ class KubeletServer:
             return web.Response(status=401, text="Unauthorized")
         return await handler(request)
 
-    def _find(self, request: web.Request) -> tuple[PodWorker, Container]:
-        ns, name, cname = (request.match_info[k] for k in ("ns", "pod", "container"))
+    def _pod(self, request: web.Request) -> PodWorker:
+        ns, name = request.match_info["ns"], request.match_info["pod"]
         for w in self.mgr.workers.values():
             if w.namespace == ns and w.name == name:
-                for c in w.containers + w.init:
-                    if c.name == cname:
-                        return w, c
-                raise web.HTTPNotFound(text=f"container {cname} is not valid for pod {name}")
+                return w
         raise web.HTTPNotFound(text=f'pod "{name}" not found on this node')
+
+    def _find(self, request: web.Request) -> tuple[PodWorker, Container]:
+        w, cname = self._pod(request), request.match_info["container"]
+        for c in w.containers + w.init:
+            if c.name == cname:
+                return w, c
+        raise web.HTTPNotFound(text=f"container {cname} is not valid for pod {w.name}")
 
     # ---- logs ---------------------------------------------------------------
 
@@ -172,8 +176,9 @@ class KubeletServer:
 
     # ---- exec and attach ------------------------------------------------------
 
-    async def _upgrade(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0, autoping=True)
+    async def _upgrade(self, request: web.Request,
+                       protocols: tuple[str, ...] = PROTOCOLS) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=protocols, max_msg_size=0, autoping=True)
         await ws.prepare(request)
         return ws
 
@@ -330,14 +335,11 @@ class KubeletServer:
 
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
         """SPDY inside WebSocket binary messages, as kubectl 1.31+ tunnels it."""
-        ns, name = request.match_info["ns"], request.match_info["pod"]
-        w = next((w for w in self.mgr.workers.values()
-                  if w.namespace == ns and w.name == name), None)
-        if w is None or not w.ip:
+        w = self._pod(request)
+        ns, name = w.namespace, w.name
+        if not w.ip:
             raise web.HTTPNotFound(text=f'pod "{name}" not found on this node')
-        ws = web.WebSocketResponse(protocols=(portforward.PROTOCOL,), max_msg_size=0,
-                                   autoping=True)
-        await ws.prepare(request)
+        ws = await self._upgrade(request, (portforward.PROTOCOL,))
         session = portforward.Session(w.ip, f"{name}, uid {w.uid}", ws.send_bytes)
         try:
             async for msg in ws:
