@@ -47,6 +47,7 @@ class ApiException(Exception):
     def __init__(self, status: int, body: Any) -> None:
         msg = body.get("message") if isinstance(body, dict) else str(body)
         super().__init__(f"{status}: {msg}")
+        self.message = msg
         self.status = status
         self.body = body
         self.reason = body.get("reason", "") if isinstance(body, dict) else ""

@@ -26,12 +26,17 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _daemon_log(state: Path) -> Path:
+    """The daemon's log file, its directory made, and no daemon file left by one killed."""
+    paths = state_paths(state)
+    paths["logs"].mkdir(parents=True, exist_ok=True)
+    paths["daemon"].unlink(missing_ok=True)
+    return paths["logs"] / "daemon.log"
+
+
 def start_daemon(state: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     """Start `python -m emunet.daemon` for a state directory, logging to its logs/."""
-    logs = state_paths(state)["logs"]
-    logs.mkdir(parents=True, exist_ok=True)
-    state_paths(state)["daemon"].unlink(missing_ok=True)  # left by a daemon that was killed
-    with open(logs / "daemon.log", "ab") as out:
+    with open(_daemon_log(state), "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "emunet.daemon", "--state", str(state)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=state,
                                 start_new_session=True, env=child_env(**extra_env))
@@ -45,10 +50,7 @@ def fork_daemon(state: Path) -> int:
     cluster. Only for a process with no threads (the CLI); the test harness,
     which may have some, uses start_daemon.
     """
-    logs = state_paths(state)["logs"]
-    logs.mkdir(parents=True, exist_ok=True)
-    state_paths(state)["daemon"].unlink(missing_ok=True)
-    out = os.open(logs / "daemon.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out = os.open(_daemon_log(state), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -87,6 +87,14 @@ def forget(informer: Any, obj: Obj) -> None:
     informer.cache.pop(key_of(obj), None)
 
 
+async def write_status(client: Any, informer: Any, res: Resource, obj: Obj,
+                       status: Obj) -> None:
+    """Write a workload's status if it changed, and keep the answer in its informer."""
+    if status != (obj.get("status") or {}):
+        remember(informer, await client.update(res, {**obj, "status": status},
+                                               subresource="status"))
+
+
 async def delete_pod(client: Any, pods: Any, pod: Obj, grace: int | None = None) -> None:
     """Delete a pod we own (by uid) and record the answer in the pods informer: a pod
     now terminating stays, with its deletionTimestamp; one gone at once is forgotten."""

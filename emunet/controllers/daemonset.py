@@ -424,10 +424,7 @@ class Controller:
             await self._delete(ds, p)
         for node in d.create:
             await self._create(ds, node)
-        if d.status != (ds.get("status") or {}):
-            updated = await self.client.update(self.res, {**ds, "status": d.status},
-                                               subresource="status")
-            common.remember(self.dss, updated)
+        await common.write_status(self.client, self.dss, self.res, ds, d.status)
         return d.requeue
 
     async def _claim(self, ds: Obj, sel: selectors.LabelSelector) -> list[Obj]:
@@ -440,8 +437,7 @@ class Controller:
         try:
             pod = await self.client.create(POD, pod_from_template(ds, self.res, node))
         except ApiException as e:
-            message = e.body.get("message") if isinstance(e.body, dict) else str(e.body)
-            await self.client.event(ds, "FailedCreate", f"Error creating: {message}",
+            await self.client.event(ds, "FailedCreate", f"Error creating: {e.message}",
                                     "Warning", component=COMPONENT)
             raise
         common.remember(self.pods, pod)

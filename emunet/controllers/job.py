@@ -51,7 +51,6 @@ from typing import Any
 from .. import resources
 from ..client import Client, Informer
 from ..config import ClusterConfig
-from ..resources import Resource
 from . import claims, common, replicaset, workqueue
 
 log = logging.getLogger("emunet.controllers.job")
@@ -369,10 +368,6 @@ def ttl_left(job: Obj, now: float) -> float | None:
     return None
 
 
-def pod_from_template(job: Obj, res: Resource) -> Obj:
-    return common.pod_from_template(job, res)
-
-
 class Controller:
     def __init__(self, client: Client, cfg: ClusterConfig) -> None:
         self.client = client
@@ -424,10 +419,7 @@ class Controller:
         for p in d.delete:
             await self._delete(job, p)
         await self._create(job, d.create)
-        if d.status != (job.get("status") or {}):
-            updated = await self.client.update(self.res, {**job, "status": d.status},
-                                               subresource="status")
-            common.remember(self.jobs, updated)
+        await common.write_status(self.client, self.jobs, self.res, job, d.status)
         for type_, reason, message in d.events:
             await self.client.event(job, reason, message, type_, component=COMPONENT)
         return d.requeue
@@ -456,7 +448,7 @@ class Controller:
         """One request at a time, as the ReplicaSet controller does; a failure raises, so a
         failing template costs one request per sync, not `count`."""
         for _ in range(count):
-            pod = await self.client.create(POD, pod_from_template(job, self.res))
+            pod = await self.client.create(POD, common.pod_from_template(job, self.res))
             common.remember(self.pods, pod)
             await self.client.event(job, "SuccessfulCreate",
                                     f"Created pod: {pod['metadata']['name']}",

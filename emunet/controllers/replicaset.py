@@ -24,7 +24,6 @@ since every pod event of a sync is matched against it.
 """
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -149,10 +148,7 @@ class Controller:
                 await self._delete(rs, p)
                 active.remove(p)
         status, recheck = compute_status(rs, active, datetime.now(UTC).timestamp())
-        if status != (rs.get("status") or {}):
-            body = copy.deepcopy(rs)
-            body["status"] = status
-            common.remember(self.rss, await self.client.update(RS, body, subresource="status"))
+        await common.write_status(self.client, self.rss, RS, rs, status)
         return recheck
 
     async def _claim(self, rs: Obj) -> list[Obj]:

@@ -77,11 +77,6 @@ def _spec(sts: Obj) -> Obj:
     return sts.get("spec") or {}
 
 
-def replicas_of(sts: Obj) -> int:
-    r = _spec(sts).get("replicas")
-    return 1 if r is None else int(r)
-
-
 def start_ordinal(sts: Obj) -> int:
     return int((_spec(sts).get("ordinals") or {}).get("start") or 0)
 
@@ -231,7 +226,7 @@ def decide(sts: Obj, pods: list[Obj]) -> Decision:
     The status counts the pods as they are, before this sync's changes."""
     d = Decision(status=statefulset_status(sts, pods))
     ordered = is_ordered(sts)
-    start, want = start_ordinal(sts), replicas_of(sts)
+    start, want = start_ordinal(sts), rollout.replicas_of(sts)
     wanted: dict[int, Obj] = {}
     condemned: list[Obj] = []
     for p in pods:
@@ -299,9 +294,7 @@ class Controller:
         self.queue.add(common.key_of(sts))
 
     def _selects(self, sts: Obj, pod: Obj) -> bool:
-        sel = self.selectors.get(sts)
-        return (not sel.empty and sel.matches(pod["metadata"].get("labels"))
-                and ordinal_of(sts, pod) is not None)
+        return self.selectors.selects(sts, pod) and ordinal_of(sts, pod) is not None
 
     def _on_pod(self, etype: str, pod: Obj, old: Obj | None) -> None:
         for key in common.owners_of_pod_event("StatefulSet", etype, pod, old,
@@ -327,10 +320,7 @@ class Controller:
             await self._delete(sts, p)
         for ordinal in d.create:
             await self._create(sts, ordinal)
-        if d.status != (sts.get("status") or {}):
-            updated = await self.client.update(self.res, {**sts, "status": d.status},
-                                               subresource="status")
-            common.remember(self.sets, updated)
+        await common.write_status(self.client, self.sets, self.res, sts, d.status)
         return None
 
     async def _create(self, sts: Obj, ordinal: int) -> None:
@@ -339,10 +329,9 @@ class Controller:
         try:
             pod = await self.client.create(POD, pod_for(sts, self.res, ordinal))
         except ApiException as e:
-            message = e.body.get("message") if isinstance(e.body, dict) else str(e.body)
             await self.client.event(sts, "FailedCreate",
                                     f"create Pod {name} in StatefulSet {set_name} failed "
-                                    f"error: {message}", "Warning", component=COMPONENT)
+                                    f"error: {e.message}", "Warning", component=COMPONENT)
             raise
         common.remember(self.pods, pod)
         await self.client.event(sts, "SuccessfulCreate",
@@ -354,10 +343,9 @@ class Controller:
         try:
             await common.delete_pod(self.client, self.pods, pod)
         except ApiException as e:
-            message = e.body.get("message") if isinstance(e.body, dict) else str(e.body)
             await self.client.event(sts, "FailedDelete",
                                     f"delete Pod {meta['name']} in StatefulSet {set_name} "
-                                    f"failed error: {message}", "Warning", component=COMPONENT)
+                                    f"failed error: {e.message}", "Warning", component=COMPONENT)
             raise
         await self.client.event(sts, "SuccessfulDelete",
                                 f"delete Pod {meta['name']} in StatefulSet {set_name} "

@@ -59,14 +59,33 @@ def _template(owner: Obj, path: str, kind: str = "deployment",
     return causes
 
 
+def _one_of(path: str, value: Any, allowed: list[str]) -> Causes:
+    """A field that must be one of `allowed`: Required when unset, Unsupported otherwise."""
+    if value in allowed:
+        return []
+    return [errors.unsupported(path, value, allowed) if value else errors.required(path)]
+
+
+def _update_strategy(spec: Obj, partition: bool = False) -> Causes:
+    """A DaemonSet's or StatefulSet's updateStrategy (a StatefulSet's has a partition),
+    and its counters."""
+    strategy = spec.get("updateStrategy") or {}
+    causes = _one_of("spec.updateStrategy.type", strategy.get("type"),
+                     ["OnDelete", "RollingUpdate"])
+    if partition:
+        causes += common.nonnegative("spec.updateStrategy.rollingUpdate.partition",
+                                     (strategy.get("rollingUpdate") or {}).get("partition"))
+    for key in ("minReadySeconds", "revisionHistoryLimit"):
+        causes += common.nonnegative(f"spec.{key}", spec.get(key))
+    return causes
+
+
 def deployment(deploy: Obj) -> Causes:
     causes = _template(deploy, "spec")
     spec = deploy.get("spec") or {}
     strategy = spec.get("strategy") or {}
     kind = strategy.get("type")
-    if kind not in ("Recreate", "RollingUpdate"):
-        causes.append(errors.unsupported("spec.strategy.type", kind, ["Recreate", "RollingUpdate"])
-                      if kind else errors.required("spec.strategy.type"))
+    causes += _one_of("spec.strategy.type", kind, ["Recreate", "RollingUpdate"])
     if kind == "Recreate" and strategy.get("rollingUpdate") is not None:
         causes.append(errors.forbidden("spec.strategy.rollingUpdate",
                                        "may not be specified when strategy `type` is 'Recreate'"))
@@ -76,16 +95,7 @@ def deployment(deploy: Obj) -> Causes:
 
 
 def daemonset(ds: Obj) -> Causes:
-    causes = _template(ds, "spec", "daemonset")
-    spec = ds.get("spec") or {}
-    kind = (spec.get("updateStrategy") or {}).get("type")
-    if kind not in ("RollingUpdate", "OnDelete"):
-        causes.append(errors.unsupported("spec.updateStrategy.type", kind,
-                                         ["OnDelete", "RollingUpdate"])
-                      if kind else errors.required("spec.updateStrategy.type"))
-    for key in ("minReadySeconds", "revisionHistoryLimit"):
-        causes += common.nonnegative(f"spec.{key}", spec.get(key))
-    return causes
+    return _template(ds, "spec", "daemonset") + _update_strategy(ds.get("spec") or {})
 
 
 POD_MANAGEMENT = ["OrderedReady", "Parallel"]
@@ -98,20 +108,9 @@ def statefulset(sts: Obj) -> Causes:
     claims = tuple(((t.get("metadata") or {}).get("name") or "")
                    for t in spec.get("volumeClaimTemplates") or [])
     causes = _template(sts, "spec", "statefulset", claims)
-    policy = spec.get("podManagementPolicy")
-    if policy not in POD_MANAGEMENT:
-        causes.append(errors.unsupported("spec.podManagementPolicy", policy, POD_MANAGEMENT)
-                      if policy else errors.required("spec.podManagementPolicy"))
-    kind = (spec.get("updateStrategy") or {}).get("type")
-    if kind not in ("RollingUpdate", "OnDelete"):
-        causes.append(errors.unsupported("spec.updateStrategy.type", kind,
-                                         ["OnDelete", "RollingUpdate"])
-                      if kind else errors.required("spec.updateStrategy.type"))
-    partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
-    causes += common.nonnegative("spec.updateStrategy.rollingUpdate.partition", partition)
-    for key in ("minReadySeconds", "revisionHistoryLimit"):
-        causes += common.nonnegative(f"spec.{key}", spec.get(key))
-    return causes
+    causes += _one_of("spec.podManagementPolicy", spec.get("podManagementPolicy"),
+                      POD_MANAGEMENT)
+    return causes + _update_strategy(spec, partition=True)
 
 
 def statefulset_update(obj: Obj, old: Obj) -> Causes:

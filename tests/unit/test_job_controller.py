@@ -1,6 +1,7 @@
 """Job controller pure logic: counting pods, how many to run, back-off, conditions, status."""
 import pytest
 
+from emunet.controllers import common
 from emunet.controllers import job as jc
 from emunet.controllers.replicaset import parse_time
 from emunet.resources import Resource
@@ -274,7 +275,7 @@ def test_ttl_left(status, ttl, left):
 
 
 def test_pod_from_template_uses_generate_name_and_owner():
-    p = jc.pod_from_template(job(), JOB_RES)
+    p = common.pod_from_template(job(), JOB_RES)
     assert p["metadata"]["generateName"] == "pi-"
     assert p["metadata"]["labels"] == {"job-name": "pi"}
     assert p["metadata"]["ownerReferences"] == [
